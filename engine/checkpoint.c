@@ -1,0 +1,151 @@
+/* checkpoint.c - models in one .safetensors file: "<layer>.weight"/"<layer>.bias" as
+ * PyTorch names them, optimizer state as "optimizer.<state>.<param>", and in the
+ * metadata the model description, epoch, optimizer settings and nncl version. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "optim.h"
+#include "safetensors.h"
+
+#define FORMAT_VERSION "1"
+
+/* Host copy of an arena-shaped buffer. */
+static float *read_arena(nncl_model *m, nncl_buf *buf) {
+  nncl_backend *be = nncl_ctx_be(m->ctx);
+  size_t bytes = (size_t)m->g.param_elems * sizeof(float);
+  float *h = malloc(bytes ? bytes : 1);
+  if (h && bytes && be->read(be, buf, 0, h, bytes)) {
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+int nncl_save(const nncl_model *cm, const nncl_optim *o, int epoch, const char *path) {
+  nncl_model *m = (nncl_model *)cm; /* reads only; arena allocation is idempotent */
+  if (!m || !path) return nncl_err(m ? m->ctx : NULL, NNCL_EINVAL, "save: NULL argument");
+  if (o && o->model != m) return nncl_err(m->ctx, NNCL_EINVAL, "save: optimizer belongs to another model");
+  int r = nncl_graph_alloc_params(&m->g);
+  if (r) return r;
+  int np = m->g.nparams, ns = o ? o->nstate : 0;
+  float *host[3] = {NULL, NULL, NULL};
+  nncl_st_tensor *t = calloc((size_t)np * (size_t)(1 + ns) + 1, sizeof *t);
+  char (*names)[128] = calloc((size_t)np * (size_t)ns + 1, sizeof *names);
+  char *text = NULL;
+  if (!t || !names) {
+    r = nncl_err(m->ctx, NNCL_ENOMEM, "save: out of memory");
+    goto done;
+  }
+  if (!(host[0] = read_arena(m, m->g.param_arena))) {
+    r = nncl_err(m->ctx, NNCL_ENOMEM, "save: cannot read parameters: %s", nncl_errmsg(m->ctx));
+    goto done;
+  }
+  for (int k = 0; k < ns; k++)
+    if (!(host[1 + k] = read_arena(m, o->state[k]))) {
+      r = nncl_err(m->ctx, NNCL_ENOMEM, "save: cannot read optimizer state");
+      goto done;
+    }
+  int nt = 0;
+  for (int k = 0; k <= ns; k++)
+    for (int i = 0; i < np; i++) {
+      const nncl_param *p = &m->g.params[i];
+      nncl_st_tensor *e = &t[nt++];
+      if (k == 0) e->name = p->name;
+      else {
+        snprintf(names[(k - 1) * np + i], sizeof *names, "optimizer.%s.%s", nncl_optim_state_name(o, k - 1), p->name);
+        e->name = names[(k - 1) * np + i];
+      }
+      e->dtype = "F32";
+      e->ndim = p->ndim;
+      memcpy(e->shape, p->shape, (size_t)p->ndim * sizeof *p->shape);
+      e->data = host[k] + p->off;
+      e->bytes = (size_t)p->numel * sizeof(float);
+    }
+  if ((r = nncl_model_to_text(m, &text))) goto done;
+  char ep[32], step[32], opt[256];
+  snprintf(ep, sizeof ep, "%d", epoch);
+  snprintf(step, sizeof step, "%" PRId64, o ? o->t : 0);
+  if (o)
+    snprintf(opt, sizeof opt, "%s lr=%.9g momentum=%.9g nesterov=%d beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g",
+             nncl_optim_kind_name(o->p.kind), o->p.lr, o->p.momentum, o->p.nesterov, o->p.beta1, o->p.beta2, o->p.eps,
+             o->p.weight_decay);
+  nncl_st_kv meta[] = {
+    {"format", "pt"}, {"nncl_version", NNCL_VERSION_STRING}, {"nncl_checkpoint_format", FORMAT_VERSION},
+    {"model", text}, {"epoch", ep}, {"step", step}, {"optimizer", o ? opt : "none"},
+  };
+  r = nncl_st_write(m->ctx, path, t, nt, meta, (int)(sizeof meta / sizeof *meta));
+done:
+  for (int k = 0; k < 3; k++) free(host[k]);
+  free(t);
+  free(names);
+  free(text);
+  return r;
+}
+
+/* Copies a checkpoint tensor into an arena-shaped device buffer after checking it. */
+static int load_tensor(nncl_model *m, nncl_st_file *f, const char *path, const char *name, const nncl_param *p,
+                       nncl_buf *dst) {
+  nncl_st_tensor e;
+  int r = nncl_st_find(f, name, &e);
+  if (r) return nncl_err(m->ctx, NNCL_EFORMAT, "%s: tensor '%s' is missing", path, name);
+  int same = e.ndim == p->ndim && !strcmp(e.dtype, "F32");
+  for (int d = 0; same && d < p->ndim; d++) same = e.shape[d] == p->shape[d];
+  if (!same || e.bytes != (size_t)p->numel * sizeof(float))
+    return nncl_err(m->ctx, NNCL_EFORMAT, "%s: tensor '%s' has dtype %s and %d dims; the model needs F32 with %lld values",
+                    path, name, e.dtype, e.ndim, (long long)p->numel);
+  nncl_backend *be = nncl_ctx_be(m->ctx);
+  return be->write(be, dst, p->off * sizeof(float), e.data, e.bytes);
+}
+
+int nncl_load(nncl_ctx *ctx, const char *path, nncl_model **out, int *epoch) {
+  if (!ctx || !path || !out) return nncl_err(ctx, NNCL_EINVAL, "load: NULL argument");
+  *out = NULL;
+  nncl_st_file *f;
+  int r = nncl_st_open(ctx, path, &f);
+  if (r) return r;
+  nncl_model *m = NULL;
+  const char *text = nncl_st_meta(f, "model"), *ep = nncl_st_meta(f, "epoch");
+  if (!text) {
+    r = nncl_err(ctx, NNCL_EFORMAT, "%s: no 'model' description in the metadata: not an nncl checkpoint", path);
+    goto done;
+  }
+  char name[4200];
+  snprintf(name, sizeof name, "%s (model metadata)", path);
+  if ((r = nncl_model_parse(ctx, text, name, &m))) goto done;
+  for (int i = 0; i < m->g.nparams && !r; i++)
+    r = load_tensor(m, f, path, m->g.params[i].name, &m->g.params[i], m->g.param_arena);
+  if (!r && epoch) *epoch = ep ? atoi(ep) : 0;
+done:
+  nncl_st_close(f);
+  if (r) nncl_model_destroy(m);
+  else *out = m;
+  return r;
+}
+
+int nncl_load_optim(nncl_optim *o, const char *path) {
+  if (!o || !path) return NNCL_EINVAL;
+  nncl_model *m = o->model;
+  nncl_st_file *f;
+  int r = nncl_st_open(m->ctx, path, &f);
+  if (r) return r;
+  const char *opt = nncl_st_meta(f, "optimizer"), *step = nncl_st_meta(f, "step");
+  size_t kl = strlen(nncl_optim_kind_name(o->p.kind));
+  if (!opt || strncmp(opt, nncl_optim_kind_name(o->p.kind), kl) || (opt[kl] != ' ' && opt[kl] != 0)) {
+    r = nncl_err(m->ctx, NNCL_EFORMAT, "%s: saved optimizer is '%s', this one is %s", path, opt ? opt : "none",
+                 nncl_optim_kind_name(o->p.kind));
+    goto done;
+  }
+  char name[160];
+  for (int k = 0; k < o->nstate && !r; k++)
+    for (int i = 0; i < m->g.nparams && !r; i++) {
+      snprintf(name, sizeof name, "optimizer.%s.%s", nncl_optim_state_name(o, k), m->g.params[i].name);
+      r = load_tensor(m, f, path, name, &m->g.params[i], o->state[k]);
+    }
+  if (!r) o->t = step ? strtoll(step, NULL, 10) : 0;
+  if (!r && o->t < 0) r = nncl_err(m->ctx, NNCL_EFORMAT, "%s: negative step", path);
+done:
+  nncl_st_close(f);
+  return r;
+}

@@ -1,0 +1,27 @@
+/* dataset.h - samples kept compact in host memory, converted to floats per batch. Internal. */
+#ifndef NNCL_DATASET_H
+#define NNCL_DATASET_H
+
+#include "internal.h"
+
+struct nncl_dataset {
+  struct nncl_ctx *ctx;
+  int64_t n;                 /* samples in this dataset (view) */
+  int ndim;
+  int64_t shape[NNCL_MAX_DIMS]; /* per sample */
+  int64_t sample_size;       /* product of shape */
+  const uint8_t *u8;         /* images scaled by 1/255, or */
+  const float *f32;          /* raw float features */
+  const int32_t *labels;
+  int nclasses;
+  const int64_t *index;      /* view: sample i is storage row index[i]; NULL = identity */
+  float mean, std;           /* x' = (x - mean) / std */
+  void *owned[3];            /* storage and index owned by this dataset */
+};
+
+/* Fills x (n x sample_size floats) and y (n labels) with samples order[start..start+n)
+ * (order NULL = identity). */
+void nncl_dataset_batch(const struct nncl_dataset *d, const int64_t *order, int64_t start, int n,
+                        float *x, int32_t *y);
+
+#endif

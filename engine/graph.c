@@ -1,0 +1,328 @@
+/* graph.c - op graph construction, parameter arena, memory plan and forward execution. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+
+static int grow(void **p, int *cap, int need, size_t elem) {
+  if (need <= *cap) return 0;
+  int nc = *cap ? *cap * 2 : 16;
+  while (nc < need) nc *= 2;
+  void *q = realloc(*p, (size_t)nc * elem);
+  if (!q) return NNCL_ENOMEM;
+  memset((char *)q + (size_t)*cap * elem, 0, (size_t)(nc - *cap) * elem);
+  *p = q;
+  *cap = nc;
+  return 0;
+}
+
+int nncl_graph_add(nncl_graph *g, int kind, int nin, const int *in, int batched, int ndim,
+                   const int64_t *shape) {
+  int64_t cols = nncl_shape_numel(ndim, shape);
+  if (cols < 0 || nin > NNCL_NODE_MAX_IN)
+    return nncl_err(g->ctx, NNCL_ELIMIT, "node shape out of range");
+  if (grow((void **)&g->nodes, &g->cap, g->nnodes + 1, sizeof(nncl_node)))
+    return nncl_err(g->ctx, NNCL_ENOMEM, "out of memory adding a node");
+  nncl_node *n = &g->nodes[g->nnodes];
+  memset(n, 0, sizeof *n);
+  n->kind = kind;
+  n->nin = nin;
+  n->batched = batched;
+  n->ndim = ndim;
+  memcpy(n->shape, shape, (size_t)ndim * sizeof *shape);
+  n->cols = cols;
+  n->param = -1;
+  for (int i = 0; i < nin; i++) {
+    n->in[i] = in[i];
+    n->requires_grad |= g->nodes[in[i]].requires_grad;
+  }
+  return g->nnodes++;
+}
+
+int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init,
+                     int64_t fan_in, int64_t fan_out, int layer) {
+  if (g->param_arena) return nncl_err(g->ctx, NNCL_ESTATE, "parameters added after allocation");
+  int node = nncl_graph_add(g, NNCL_NODE_PARAM, 0, NULL, 0, ndim, shape);
+  if (node < 0) return node;
+  if (grow((void **)&g->params, &g->pcap, g->nparams + 1, sizeof(nncl_param)))
+    return nncl_err(g->ctx, NNCL_ENOMEM, "out of memory adding a parameter");
+  nncl_param *p = &g->params[g->nparams];
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->node = node;
+  p->ndim = ndim;
+  memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
+  p->numel = g->nodes[node].cols;
+  if (g->param_elems > NNCL_MAX_ELEMS - p->numel)
+    return nncl_err(g->ctx, NNCL_ELIMIT, "model has too many parameters");
+  p->off = (size_t)g->param_elems;
+  p->trainable = 1;
+  p->init = init;
+  p->fan_in = fan_in;
+  p->fan_out = fan_out;
+  g->param_elems += p->numel;
+  g->nodes[node].param = g->nparams;
+  g->nodes[node].requires_grad = 1;
+  g->nodes[node].layer = layer;
+  g->nparams++;
+  return node;
+}
+
+/* Samples initial values for one parameter (Glorot 2010, He 2015, LeCun 1998). */
+static void init_values(struct nncl_ctx *ctx, const nncl_param *p, float *w) {
+  double fi = (double)p->fan_in, fo = (double)p->fan_out, scale = 0;
+  int normal = 0;
+  switch (p->init) {
+  case NNCL_INIT_XAVIER_UNIFORM: scale = sqrt(6.0 / (fi + fo)); break;
+  case NNCL_INIT_XAVIER_NORMAL: scale = sqrt(2.0 / (fi + fo)), normal = 1; break;
+  case NNCL_INIT_HE_UNIFORM: scale = sqrt(6.0 / fi); break;
+  case NNCL_INIT_HE_NORMAL: scale = sqrt(2.0 / fi), normal = 1; break;
+  case NNCL_INIT_LECUN_UNIFORM: scale = sqrt(3.0 / fi); break;
+  case NNCL_INIT_LECUN_NORMAL: scale = sqrt(1.0 / fi), normal = 1; break;
+  default: scale = 0; break; /* zeros */
+  }
+  for (int64_t i = 0; i < p->numel; i++)
+    w[i] = (float)(normal ? scale * nncl_rng_normal(ctx) : scale * (2 * nncl_rng_uniform(ctx) - 1));
+}
+
+int nncl_graph_alloc_params(nncl_graph *g) {
+  nncl_backend *be = nncl_ctx_be(g->ctx);
+  if (g->param_arena || g->param_elems == 0) return 0;
+  int r = be->alloc(be, (size_t)g->param_elems * sizeof(float), &g->param_arena);
+  if (r) return r;
+  float *host = malloc((size_t)g->param_elems * sizeof(float));
+  if (!host) return nncl_err(g->ctx, NNCL_ENOMEM, "out of memory initialising parameters");
+  for (int i = 0; i < g->nparams; i++) {
+    nncl_param *p = &g->params[i];
+    init_values(g->ctx, p, host + p->off);
+    g->nodes[p->node].val = (nncl_ref){g->param_arena, p->off * sizeof(float)};
+  }
+  r = be->write(be, g->param_arena, 0, host, (size_t)g->param_elems * sizeof(float));
+  free(host);
+  return r;
+}
+
+/* ---- memory plan ------------------------------------------------------------------- */
+
+static void release_plan(nncl_graph *g) {
+  nncl_backend *be = nncl_ctx_be(g->ctx);
+  nncl_buf **bufs[] = {&g->grad_arena, &g->act_arena, &g->act_grad_arena, &g->scratch};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    if (*bufs[i]) be->release(be, *bufs[i]), *bufs[i] = NULL;
+  for (int i = 0; i < g->nnodes; i++) {
+    nncl_node *n = &g->nodes[i];
+    n->grad = (nncl_ref){0};
+    if (n->kind != NNCL_NODE_PARAM) n->val = (nncl_ref){0};
+  }
+  g->batch = 0;
+}
+
+static size_t node_floats(const nncl_graph *g, const nncl_node *n, int batch) {
+  (void)g;
+  return (size_t)n->cols * (size_t)(n->batched ? batch : 1);
+}
+
+/* Inference plan: a value lives from its node to its last consumer; regions are reused
+ * first-fit over one arena (offsets in floats, 16-float aligned). */
+static int plan_infer(nncl_graph *g, size_t *offs, size_t *total) {
+  int n = g->nnodes;
+  int *last = malloc((size_t)n * sizeof *last);
+  size_t(*free_list)[2] = malloc((size_t)(n + 1) * sizeof *free_list); /* (offset, size) */
+  if (!last || !free_list) {
+    free(last);
+    free(free_list);
+    return nncl_err(g->ctx, NNCL_ENOMEM, "out of memory planning");
+  }
+  for (int i = 0; i < n; i++) last[i] = i;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) last[g->nodes[i].in[k]] = i;
+  last[g->output] = n;
+  int nfree = 0;
+  size_t end = 0;
+  for (int i = 0; i < n; i++) {
+    nncl_node *nd = &g->nodes[i];
+    if (nd->kind < 0) continue;
+    size_t need = (node_floats(g, nd, g->batch) + 15) & ~(size_t)15;
+    int best = -1;
+    for (int f = 0; f < nfree; f++)
+      if (free_list[f][1] >= need && (best < 0 || free_list[f][1] < free_list[best][1])) best = f;
+    if (best >= 0) {
+      offs[i] = free_list[best][0];
+      free_list[best][0] += need;
+      free_list[best][1] -= need;
+    } else {
+      offs[i] = end;
+      end += need;
+    }
+    /* inputs whose last use is this node can be reused by later nodes */
+    for (int k = 0; k < nd->nin; k++) {
+      int j = nd->in[k];
+      if (last[j] == i && g->nodes[j].kind >= 0) {
+        free_list[nfree][0] = offs[j];
+        free_list[nfree][1] = (node_floats(g, &g->nodes[j], g->batch) + 15) & ~(size_t)15;
+        nfree++;
+        last[j] = -1;
+      }
+    }
+  }
+  *total = end;
+  free(last);
+  free(free_list);
+  return 0;
+}
+
+int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
+  nncl_backend *be = nncl_ctx_be(g->ctx);
+  if (batch < 1 || batch > (1 << 24)) return nncl_err(g->ctx, NNCL_EINVAL, "batch must be 1..2^24, got %d", batch);
+  int r = nncl_graph_alloc_params(g);
+  if (r) return r;
+  release_plan(g);
+  g->batch = batch;
+  g->mode = mode;
+  size_t *offs = calloc((size_t)g->nnodes, sizeof *offs);
+  if (!offs) return nncl_err(g->ctx, NNCL_ENOMEM, "out of memory planning");
+  size_t total = 0, max_node = 0;
+  if (mode == NNCL_MODE_TRAIN) {
+    /* training keeps every activation for the backward pass */
+    for (int i = 0; i < g->nnodes; i++) {
+      size_t nf = node_floats(g, &g->nodes[i], batch);
+      if (nf > max_node) max_node = nf;
+      if (g->nodes[i].kind < 0) continue;
+      offs[i] = total;
+      total += (nf + 15) & ~(size_t)15;
+    }
+  } else if ((r = plan_infer(g, offs, &total))) {
+    free(offs);
+    return r;
+  }
+  size_t act_bytes = (total ? total : 1) * sizeof(float);
+  if ((r = be->alloc(be, act_bytes, &g->act_arena))) goto fail;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].kind >= 0) g->nodes[i].val = (nncl_ref){g->act_arena, offs[i] * sizeof(float)};
+  if (mode == NNCL_MODE_TRAIN) {
+    /* activation gradients mirror the activation plan (input included: its slot stays
+     * unused unless something needs it); parameter gradients mirror the parameter arena */
+    size_t pbytes = (size_t)(g->param_elems ? g->param_elems : 1) * sizeof(float);
+    if ((r = be->alloc(be, act_bytes, &g->act_grad_arena))) goto fail;
+    if ((r = be->alloc(be, pbytes, &g->grad_arena))) goto fail;
+    if ((r = be->alloc(be, (max_node ? max_node : 1) * sizeof(float), &g->scratch))) goto fail;
+    nncl_args a = {0};
+    a.t[0] = (nncl_ref){g->grad_arena, 0};
+    a.n[0] = pbytes / sizeof(float);
+    if ((r = nncl_run(be, NNCL_OP_FILL, &a))) goto fail;
+    for (int i = 0; i < g->nnodes; i++) {
+      nncl_node *n = &g->nodes[i];
+      if (!n->requires_grad) continue;
+      if (n->kind == NNCL_NODE_PARAM)
+        n->grad = (nncl_ref){g->grad_arena, g->params[n->param].off * sizeof(float)};
+      else if (n->kind >= 0)
+        n->grad = (nncl_ref){g->act_grad_arena, offs[i] * sizeof(float)};
+    }
+  }
+  free(offs);
+  return 0;
+fail:
+  free(offs);
+  release_plan(g);
+  return r;
+}
+
+/* ---- forward ----------------------------------------------------------------------- */
+
+static int forward_node(nncl_graph *g, nncl_backend *be, int i, int rows) {
+  nncl_node *n = &g->nodes[i];
+  nncl_args a = {0};
+  size_t elems = (size_t)n->cols * (size_t)(n->batched ? rows : 1);
+  for (int k = 0; k < n->nin; k++) a.t[k] = g->nodes[n->in[k]].val;
+  memcpy(a.f, n->f, sizeof n->f);
+  memcpy(a.i, n->i, sizeof n->i);
+  switch (n->kind) {
+  case NNCL_OP_MATMUL: /* y (rows, N) = x (rows, K) op(W) */
+    a.t[2] = n->val;
+    a.n[0] = (size_t)rows;
+    a.n[1] = (size_t)n->cols;
+    a.n[2] = (size_t)g->nodes[n->in[0]].cols;
+    a.f[0] = 1, a.f[1] = 0;
+    a.i[0] = 0;
+    break;
+  case NNCL_OP_BIAS_ADD:
+    a.t[2] = a.t[1];
+    a.t[1] = n->val;
+    a.n[0] = (size_t)rows;
+    a.n[1] = (size_t)n->cols;
+    break;
+  case NNCL_OP_SOFTMAX:
+    a.t[1] = n->val;
+    a.n[0] = (size_t)rows;
+    a.n[1] = (size_t)n->cols;
+    break;
+  case NNCL_OP_ADD:
+    a.t[2] = n->val;
+    a.n[0] = elems;
+    break;
+  default: /* unary elementwise: t1 = op(t0) */
+    a.t[1] = n->val;
+    a.n[0] = elems;
+    break;
+  }
+  return nncl_run(be, n->kind, &a);
+}
+
+int nncl_graph_forward(nncl_graph *g, int rows) {
+  nncl_backend *be = nncl_ctx_be(g->ctx);
+  if (!g->batch) return nncl_err(g->ctx, NNCL_ESTATE, "model is not compiled");
+  if (rows < 1 || rows > g->batch)
+    return nncl_err(g->ctx, NNCL_ESHAPE, "batch of %d rows, model compiled for at most %d", rows, g->batch);
+  g->rows = rows;
+  for (int i = 0; i < g->nnodes; i++) {
+    if (g->nodes[i].kind < 0) continue;
+    int r = forward_node(g, be, i, rows);
+    if (r) return r;
+  }
+  return 0;
+}
+
+/* ---- backward ---------------------------------------------------------------------- */
+
+nncl_ref nncl_grad_target(nncl_graph *g, int node) {
+  nncl_node *n = &g->nodes[node];
+  return n->grad_written ? (nncl_ref){g->scratch, 0} : n->grad;
+}
+
+int nncl_grad_commit(nncl_graph *g, int node) {
+  nncl_node *n = &g->nodes[node];
+  if (!n->grad_written) {
+    n->grad_written = 1;
+    return 0;
+  }
+  nncl_args a = {0};
+  a.t[0] = n->grad;
+  a.t[1] = (nncl_ref){g->scratch, 0};
+  a.t[2] = n->grad;
+  a.n[0] = (size_t)n->cols * (size_t)(n->batched ? g->rows : 1);
+  return nncl_run(nncl_ctx_be(g->ctx), NNCL_OP_ADD, &a);
+}
+
+int nncl_graph_backward(nncl_graph *g, int from) {
+  if (g->mode != NNCL_MODE_TRAIN || !g->batch)
+    return nncl_err(g->ctx, NNCL_ESTATE, "backward needs a model compiled in train mode");
+  for (int i = 0; i < g->nnodes; i++) g->nodes[i].grad_written = 0;
+  g->nodes[from].grad_written = 1;
+  for (int i = from; i >= 0; i--) {
+    nncl_node *n = &g->nodes[i];
+    if (n->kind < 0 || !n->requires_grad || !n->grad_written) continue;
+    int r = nncl_backward_rule(g, i);
+    if (r) return r;
+  }
+  return 0;
+}
+
+void nncl_graph_free(nncl_graph *g) {
+  if (!g->ctx) return;
+  release_plan(g);
+  if (g->param_arena) nncl_ctx_be(g->ctx)->release(nncl_ctx_be(g->ctx), g->param_arena);
+  free(g->nodes);
+  free(g->params);
+  memset(g, 0, sizeof *g);
+}

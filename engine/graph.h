@@ -1,0 +1,95 @@
+/* graph.h - the op graph (a DAG of nodes), its memory plan and execution. Internal.
+ *
+ * A node's value is (rows, cols) row-major where rows = batch (for batched nodes) and
+ * cols = product of the per-sample shape; parameters are unbatched. Nodes are appended
+ * in topological order, so index order is a valid execution order.
+ */
+#ifndef NNCL_GRAPH_H
+#define NNCL_GRAPH_H
+
+#include "internal.h"
+
+enum nncl_node_kind {
+  NNCL_NODE_INPUT = -1, /* batch input, set per call */
+  NNCL_NODE_PARAM = -2, /* a view into the parameter arena */
+  /* values >= 0 are forward ops from ops.def */
+};
+
+#define NNCL_NODE_MAX_IN 3
+
+typedef struct nncl_node {
+  int kind;                    /* nncl_node_kind or NNCL_OP_* */
+  int nin;
+  int in[NNCL_NODE_MAX_IN];    /* input node indices (< this node's index) */
+  int batched;                 /* first dim is the batch */
+  int ndim;                    /* per-sample dims (unbatched: all dims) */
+  int64_t shape[NNCL_MAX_DIMS];
+  int64_t cols;                /* product of shape */
+  float f[4];                  /* op parameters (alpha, ...) */
+  int i[4];                    /* op flags (transpose, ...) */
+  int param;                   /* parameter index for PARAM nodes, else -1 */
+  int requires_grad;           /* depends on a trainable parameter */
+  int layer;                   /* owning layer index */
+  /* set by compile */
+  nncl_ref val, grad;          /* grad.buf NULL when no gradient is planned */
+  int grad_written;            /* during backward: first contribution written */
+} nncl_node;
+
+typedef struct nncl_param {
+  char name[80];               /* "<layer>.weight" */
+  int node;
+  int ndim;
+  int64_t shape[NNCL_MAX_DIMS];
+  int64_t numel;
+  size_t off;                  /* element offset in the parameter arena */
+  int trainable;
+  int init;                    /* nncl_init */
+  int64_t fan_in, fan_out;
+} nncl_param;
+
+typedef struct nncl_graph {
+  struct nncl_ctx *ctx;
+  nncl_node *nodes;
+  int nnodes, cap;
+  nncl_param *params;
+  int nparams, pcap;
+  int64_t param_elems;         /* size of the parameter arena in floats */
+  nncl_buf *param_arena, *grad_arena; /* grad_arena only after a train compile */
+  nncl_buf *act_arena, *act_grad_arena, *scratch;
+  int batch, mode;             /* compiled batch and nncl_mode; batch 0 = not compiled */
+  int rows;                    /* rows of the current run (<= batch) */
+  int output;                  /* output node */
+} nncl_graph;
+
+/* Appends a node; returns its index or a negative status. Shape is per sample. */
+int nncl_graph_add(nncl_graph *g, int kind, int nin, const int *in, int batched, int ndim,
+                   const int64_t *shape);
+/* Adds a parameter of the given shape and its PARAM node; returns the node index. */
+int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init,
+                     int64_t fan_in, int64_t fan_out, int layer);
+/* Allocates the parameter arena (once, after all parameters exist) and initialises it. */
+int nncl_graph_alloc_params(nncl_graph *g);
+/* Plans activations (and gradients in train mode) for `batch` rows. */
+int nncl_graph_compile(nncl_graph *g, int batch, int mode);
+/* Runs nodes in order with `rows` rows; the input node's value must be set. */
+int nncl_graph_forward(nncl_graph *g, int rows);
+/* Back-propagates from node `from`, whose gradient must hold dL/d(from). Stops at nodes
+ * that do not require a gradient. Parameter gradients are overwritten. */
+int nncl_graph_backward(nncl_graph *g, int from);
+void nncl_graph_free(nncl_graph *g);
+
+/* Reference `elems` floats past r. */
+static inline nncl_ref nncl_ref_at(nncl_ref r, size_t elems) {
+  r.off += elems * sizeof(float);
+  return r;
+}
+
+/* Backward rule of one node (autodiff.c): adds the node's contribution to the gradients
+ * of its inputs that require one. */
+int nncl_backward_rule(nncl_graph *g, int node);
+/* Target ref for a contribution to node's gradient and the commit after writing it
+ * (accumulates through the scratch buffer when the gradient already holds a value). */
+nncl_ref nncl_grad_target(nncl_graph *g, int node);
+int nncl_grad_commit(nncl_graph *g, int node);
+
+#endif

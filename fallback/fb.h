@@ -1,0 +1,114 @@
+/* fb.h - internals of the native C backend: buffers, the backend struct, threading,
+ * floating-point mode and the GEMM interface shared by fallback/ files, tests and bench. */
+#ifndef NNCL_FB_H
+#define NNCL_FB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "nncl_config.h"
+
+/* Host memory, 64-byte aligned, `bytes` usable. */
+struct nncl_buf {
+  unsigned char *p;
+  size_t bytes;
+};
+
+enum fb_gemm_path { FB_GEMM_OWN = 0, FB_GEMM_CBLAS = 1 };
+
+/* Register-blocked micro-kernel: C[mr x nr] (row stride ldc) = alpha * Ap Bp + beta * C,
+ * Ap packed (kc, MR) column slivers, Bp packed (kc, NR) row slivers, both 64-byte aligned.
+ * mr <= MR and nr <= NR are the valid part of the tile; beta == 0 does not read C. */
+typedef void (*fb_ukernel_fn)(size_t kc, const float *ap, const float *bp, float *c, size_t ldc,
+                              float alpha, float beta, size_t mr, size_t nr);
+typedef struct fb_ukernel {
+  const char *isa;    /* "avx512f", "avx2+fma", "generic" */
+  size_t mr, nr;
+  fb_ukernel_fn fn;
+} fb_ukernel;
+
+/* The best micro-kernel this CPU runs (chosen at run time); fb_ukernel_runnable(i) is the
+ * i-th one it can run, best first, NULL past the end (tests cover them all). */
+const fb_ukernel *fb_ukernel_best(void);
+const fb_ukernel *fb_ukernel_runnable(int i);
+
+typedef struct fb_backend {
+  nncl_backend base;
+  int threads;               /* >= 1; 1 when built without OpenMP */
+  int gemm;                  /* fb_gemm_path MATMUL uses ($NNCL_GEMM=own|cblas) */
+  const fb_ukernel *uk;
+  float *ws;                 /* GEMM packing workspace, grown on demand */
+  size_t ws_floats;
+} fb_backend;
+
+static inline fb_backend *fb_of(nncl_backend *be) { return (fb_backend *)be; }
+
+/* ---- argument access ---------------------------------------------------------------- */
+
+/* Pointer to a->t[i] after checking it holds `count` 4-byte elements at a 4-byte aligned
+ * offset; NULL (context message names fn and the ref) otherwise. */
+void *fb_ptr(nncl_backend *be, const nncl_args *a, int i, size_t count, const char *fn);
+/* n0 * n1 saturated to SIZE_MAX on overflow (then fb_ptr refuses it). */
+size_t fb_mul(size_t n0, size_t n1);
+
+#define FB_PTR(p, i, count)                                                 \
+  do {                                                                      \
+    if (!((p) = fb_ptr(be, a, (i), (count), __func__))) return NNCL_EINVAL; \
+  } while (0)
+
+/* ---- threads and floating-point mode ------------------------------------------------ */
+
+/* Sets flush-to-zero and denormals-are-zero on the calling thread; returns the previous
+ * mode for fb_fpmode_restore (x86-64 MXCSR, aarch64 FPCR; a no-op elsewhere). */
+unsigned long fb_fpmode_ftz(void);
+void fb_fpmode_restore(unsigned long mode);
+
+/* Work per thread (elements) below which a second thread does not pay: memory-bound
+ * loops, and loops calling libm transcendentals. */
+#define FB_GRAIN_MEM ((size_t)1 << 16)
+#define FB_GRAIN_MATH ((size_t)1 << 12)
+
+/* Threads worth using for `work` units when one thread should get at least `grain`. */
+int fb_threads_for(const fb_backend *fb, size_t work, size_t grain);
+
+/* Calls fn(arg, lo, hi) over [0, n) split into fb_threads_for(n, grain) contiguous static
+ * chunks whose bounds are multiples of `align`; compute threads flush denormals and the
+ * caller's mode is restored. The split depends on n, grain and the thread count only. */
+typedef void (*fb_range_fn)(void *arg, size_t lo, size_t hi);
+void fb_parallel(const fb_backend *fb, size_t n, size_t grain, size_t align, fb_range_fn fn,
+                 void *arg);
+
+/* Runs fn(arg, t, nt) on nt threads (t = 0..nt-1) that flush denormals; fn may call
+ * fb_barrier. nt may be lower than asked when the runtime gives fewer threads. */
+void fb_team(int nt, void (*fn)(void *arg, int t, int nt), void *arg);
+void fb_barrier(void);
+
+/* ---- GEMM --------------------------------------------------------------------------- */
+
+/* C (m x n, row stride ldc) = alpha op(A) op(B) + beta C, all row-major.
+ * op(A) is (m x k): A is (m x k, stride lda), or (k x m) when ta. op(B) is (k x n): B is
+ * (k x n, stride ldb), or (n x k) when tb. beta == 0 does not read C; alpha == 0 or
+ * k == 0 reads neither A nor B. */
+typedef struct fb_gemm_desc {
+  int ta, tb;
+  size_t m, n, k;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  size_t lda, ldb, ldc;
+} fb_gemm_desc;
+
+/* Runs g on `path` with fb's threads and workspace. Returns 0 or a status
+ * (NNCL_EUNSUPPORTED: CBLAS not built or sizes beyond its int range; NNCL_ENOMEM). */
+int fb_gemm(fb_backend *fb, int path, const fb_gemm_desc *g);
+int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g);
+int fb_gemm_cblas(fb_backend *fb, const fb_gemm_desc *g);
+
+/* ---- kernels (one per op in ops.def) ------------------------------------------------ */
+
+#define NNCL_OP(id, name) int fb_##name(nncl_backend *be, const nncl_args *a);
+#include "ops.def"
+#undef NNCL_OP
+
+#endif

@@ -1,0 +1,79 @@
+/* optim_fb.c - SGD and Adam/AdamW updates as PyTorch defines them, elementwise over n0. */
+#include <math.h>
+
+#include "fb.h"
+
+typedef struct opt_job {
+  float *w, *m, *v;
+  const float *g;
+  const float *f;
+  int flag;
+} opt_job;
+
+/* g = g + wd w; v = mu v + g; g = nesterov ? g + mu v : v; w -= lr g */
+static void sgd_range(void *p, size_t lo, size_t hi)
+{
+  const opt_job *j = p;
+  float *restrict w = j->w, *restrict v = j->v;
+  const float *restrict gr = j->g;
+  const float lr = j->f[0], mu = j->f[1], wd = j->f[2];
+  if (mu == 0.0f) {
+    for (size_t k = lo; k < hi; k++) w[k] -= lr * (gr[k] + wd * w[k]);
+  } else if (j->flag) {
+    for (size_t k = lo; k < hi; k++) {
+      float g = gr[k] + wd * w[k];
+      v[k] = mu * v[k] + g;
+      w[k] -= lr * (g + mu * v[k]);
+    }
+  } else {
+    for (size_t k = lo; k < hi; k++) {
+      v[k] = mu * v[k] + (gr[k] + wd * w[k]);
+      w[k] -= lr * v[k];
+    }
+  }
+}
+
+int fb_sgd_update(nncl_backend *be, const nncl_args *a)
+{
+  size_t n = a->n[0];
+  float *w, *v = NULL;
+  const float *g;
+  FB_PTR(w, 0, n);
+  FB_PTR(g, 1, n);
+  if (a->f[1] != 0.0f) FB_PTR(v, 2, n);
+  opt_job j = {.w = w, .v = v, .g = g, .f = a->f, .flag = a->i[0]};
+  fb_parallel(fb_of(be), n, FB_GRAIN_MEM, 16, sgd_range, &j);
+  return 0;
+}
+
+/* AdamW: w *= 1 - lr wd; Adam: g += wd w. m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * w -= lr (m c1) / (sqrt(v c2) + eps) */
+static void adam_range(void *p, size_t lo, size_t hi)
+{
+  const opt_job *j = p;
+  float *restrict w = j->w, *restrict m = j->m, *restrict v = j->v;
+  const float *restrict gr = j->g;
+  const float lr = j->f[0], b1 = j->f[1], b2 = j->f[2], eps = j->f[3], wd = j->f[4];
+  const float c1 = j->f[5], c2 = j->f[6];
+  const float decay = j->flag ? 1.0f - lr * wd : 1.0f, l2 = j->flag ? 0.0f : wd;
+  for (size_t k = lo; k < hi; k++) {
+    float g = gr[k] + l2 * w[k];
+    m[k] = b1 * m[k] + (1.0f - b1) * g;
+    v[k] = b2 * v[k] + (1.0f - b2) * (g * g);
+    w[k] = w[k] * decay - lr * (m[k] * c1) / (sqrtf(v[k] * c2) + eps);
+  }
+}
+
+int fb_adam_update(nncl_backend *be, const nncl_args *a)
+{
+  size_t n = a->n[0];
+  float *w, *m, *v;
+  const float *g;
+  FB_PTR(w, 0, n);
+  FB_PTR(g, 1, n);
+  FB_PTR(m, 2, n);
+  FB_PTR(v, 3, n);
+  opt_job j = {.w = w, .m = m, .v = v, .g = g, .f = a->f, .flag = a->i[0]};
+  fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, adam_range, &j);
+  return 0;
+}
