@@ -94,7 +94,7 @@ static int load_source(nncl_clbe *b, const char *name, const char **text, size_t
                     strerror(errno));
   long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
   size_t head = strlen(path) + 16;
-  char *buf = size >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(head + (size_t)size + 1) : NULL;
+  char *buf = size >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(head + (size_t)size + 2) : NULL;
   if (!buf) {
     fclose(f);
     return nncl_err(b->be.ctx, NNCL_EIO, "NNCL_KERNEL_DIR: cannot read %s", path);
@@ -108,6 +108,9 @@ static int load_source(nncl_clbe *b, const char *name, const char **text, size_t
     free(buf);
     return nncl_err(b->be.ctx, NNCL_EIO, "NNCL_KERNEL_DIR: short read of %s", path);
   }
+  /* The next source starts with #line: end this one with a newline. */
+  if (got == 0 || buf[h + got - 1] != '\n')
+    buf[h + got++] = '\n';
   buf[h + got] = 0;
   *text = *own = buf;
   *len = (size_t)h + got;

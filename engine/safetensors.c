@@ -663,3 +663,193 @@ int nncl_st_meta_count(const nncl_st_file *f) { return (int)f->nmeta; }
 nncl_st_kv nncl_st_meta_at(const nncl_st_file *f, int i) {
   return i >= 0 && (size_t)i < f->nmeta ? f->meta[i].kv : (nncl_st_kv){NULL, NULL};
 }
+
+/* ---- writing ---------------------------------------------------------------------- */
+
+static void json_string(nncl_strbuf *sb, const char *s) {
+  const char *run = s;
+  nncl_sb_append(sb, "\"", 1);
+  for (const char *p = s; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    nncl_sb_append(sb, run, (size_t)(p - run));
+    run = p + 1;
+    const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+    if (esc)
+      nncl_sb_append(sb, esc, 2);
+    else
+      nncl_sb_printf(sb, "\\u%04x", c);
+  }
+  nncl_sb_append(sb, run, strlen(run));
+  nncl_sb_append(sb, "\"", 1);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+typedef struct layout {
+  int size, idx; /* dtype size, index into t */
+} layout;
+
+/* Larger elements first, then the caller's order: every tensor starts aligned to its
+ * element size (the header length is padded to a multiple of 8). */
+static int cmp_layout(const void *a, const void *b) {
+  const layout *x = a, *y = b;
+  if (x->size != y->size) return y->size - x->size;
+  return x->idx - y->idx;
+}
+
+/* Validates the arguments; NNCL_EINVAL naming the first bad one. */
+static int check_args(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt, const nncl_st_kv *meta,
+                      int nmeta) {
+  for (int i = 0; i < nt; i++) {
+    const nncl_st_tensor *x = &t[i];
+    const char *nm = x->name ? x->name : "(null)";
+    if (!x->name || !*x->name || !strcmp(x->name, "__metadata__") || !utf8_valid(x->name))
+      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor %d: name '%.*s' is empty, reserved or not UTF-8", path, i, SHOW_MAX,
+                      nm);
+    int size = nncl_st_dtype_size(x->dtype);
+    if (!size) return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': unknown dtype", path, SHOW_MAX, nm);
+    if (x->ndim < 0 || x->ndim > NNCL_ST_MAX_DIMS)
+      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': ndim %d not in [0, %d]", path, SHOW_MAX, nm, x->ndim,
+                      NNCL_ST_MAX_DIMS);
+    int64_t n = 1;
+    for (int d = 0; d < x->ndim; d++) {
+      int64_t s = x->shape[d];
+      if (s < 0 || s > NNCL_MAX_ELEMS || (s && n > NNCL_MAX_ELEMS / s))
+        return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': invalid shape", path, SHOW_MAX, nm);
+      n *= s;
+    }
+    if ((uint64_t)n * (uint64_t)size != x->bytes || (x->bytes && !x->data))
+      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': %zu bytes given, its shape and dtype need %llu", path,
+                      SHOW_MAX, nm, x->bytes, (unsigned long long)n * (unsigned long long)size);
+  }
+  for (int i = 0; i < nmeta; i++)
+    if (!meta[i].key || !meta[i].value || !utf8_valid(meta[i].key) || !utf8_valid(meta[i].value))
+      return nncl_err(ctx, NNCL_EINVAL, "%s: metadata %d: key or value missing or not UTF-8", path, i);
+  int n = nt > nmeta ? nt : nmeta, r = 0;
+  const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
+  if (!names) return nncl_err(ctx, NNCL_ENOMEM, "%s: out of memory", path);
+  for (int pass = 0; pass < 2 && !r; pass++) {
+    int k = pass ? nmeta : nt;
+    for (int i = 0; i < k; i++) names[i] = pass ? meta[i].key : t[i].name;
+    qsort(names, (size_t)k, sizeof *names, cmp_str);
+    for (int i = 1; i < k && !r; i++)
+      if (!strcmp(names[i], names[i - 1]))
+        r = nncl_err(ctx, NNCL_EINVAL, "%s: %s '%.*s' given twice", path, pass ? "metadata key" : "tensor name",
+                     SHOW_MAX, names[i]);
+  }
+  free(names);
+  return r;
+}
+
+/* Header JSON padded with spaces to a multiple of 8 bytes; offsets follow `order`. */
+static int build_header(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt,
+                        const nncl_st_kv *meta, int nmeta, const layout *order, nncl_strbuf *sb) {
+  uint64_t *begin = malloc((size_t)(nt ? nt : 1) * sizeof *begin);
+  if (!begin) return nncl_err(ctx, NNCL_ENOMEM, "%s: out of memory", path);
+  uint64_t off = 0;
+  for (int i = 0; i < nt; i++) {
+    begin[order[i].idx] = off;
+    off += t[order[i].idx].bytes;
+  }
+  nncl_sb_append(sb, "{", 1);
+  if (nmeta) nncl_sb_append(sb, "\"__metadata__\":{", 16);
+  for (int i = 0; i < nmeta; i++) {
+    if (i) nncl_sb_append(sb, ",", 1);
+    json_string(sb, meta[i].key);
+    nncl_sb_append(sb, ":", 1);
+    json_string(sb, meta[i].value);
+  }
+  if (nmeta) nncl_sb_append(sb, "}", 1);
+  for (int i = 0; i < nt; i++) {
+    if (i || nmeta) nncl_sb_append(sb, ",", 1);
+    json_string(sb, t[i].name);
+    nncl_sb_printf(sb, ":{\"dtype\":\"%s\",\"shape\":[", t[i].dtype);
+    for (int d = 0; d < t[i].ndim; d++) nncl_sb_printf(sb, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+    nncl_sb_printf(sb, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)begin[i],
+                   (unsigned long long)(begin[i] + t[i].bytes));
+  }
+  nncl_sb_append(sb, "}", 1);
+  while (!sb->failed && sb->len % 8) nncl_sb_append(sb, " ", 1);
+  free(begin);
+  if (sb->failed) return nncl_err(ctx, NNCL_ENOMEM, "%s: out of memory", path);
+  if (sb->len > NNCL_ST_MAX_HEADER)
+    return nncl_err(ctx, NNCL_ELIMIT, "%s: header of %zu bytes exceeds the limit of %d", path, sb->len,
+                    NNCL_ST_MAX_HEADER);
+  return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+  const unsigned char *p = buf;
+  while (n) {
+    ssize_t k = write(fd, p, n < ((size_t)1 << 30) ? n : (size_t)1 << 30);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -1;
+    p += k, n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* fsync of the directory holding path, so the rename survives a crash. */
+static int sync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  if (!dir) return -1;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = -1;
+  free(dir);
+  if (fd < 0) return -1;
+  r = fsync(fd) && errno != EINVAL ? -1 : 0; /* some file systems cannot sync directories */
+  int e = errno;
+  close(fd);
+  errno = e;
+  return r;
+}
+
+int nncl_st_write(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt, const nncl_st_kv *meta,
+                  int nmeta) {
+  if (!path || nt < 0 || nmeta < 0 || (nt && !t) || (nmeta && !meta))
+    return nncl_err(ctx, NNCL_EINVAL, "nncl_st_write: invalid arguments");
+  int r = check_args(ctx, path, t, nt, meta, nmeta);
+  if (r) return r;
+  layout *order = malloc((size_t)(nt ? nt : 1) * sizeof *order);
+  char *tmp = malloc(strlen(path) + 32);
+  nncl_strbuf sb = {0};
+  if (!order || !tmp) {
+    free(order);
+    free(tmp);
+    return nncl_err(ctx, NNCL_ENOMEM, "%s: out of memory", path);
+  }
+  for (int i = 0; i < nt; i++) order[i] = (layout){nncl_st_dtype_size(t[i].dtype), i};
+  qsort(order, (size_t)nt, sizeof *order, cmp_layout);
+  if ((r = build_header(ctx, path, t, nt, meta, nmeta, order, &sb))) goto done;
+
+  unsigned char h8[8];
+  for (int i = 0; i < 8; i++) h8[i] = (unsigned char)((uint64_t)sb.len >> (8 * i));
+  snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
+  const char *what = "cannot create";
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0 && errno == EEXIST && !unlink(tmp)) /* left by a crashed process with our pid */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    r = nncl_err(ctx, NNCL_EIO, "%s: %s '%s': %s", path, what, tmp, strerror(errno));
+    goto done;
+  }
+  int fail = write_all(fd, h8, 8) || write_all(fd, sb.s, sb.len);
+  for (int i = 0; i < nt && !fail; i++) fail = write_all(fd, t[order[i].idx].data, t[order[i].idx].bytes);
+  what = "cannot write";
+  if (!fail && fsync(fd)) fail = 1, what = "cannot fsync";
+  int e = errno;
+  if (close(fd) && !fail) fail = 1, what = "cannot close", e = errno;
+  if (!fail && rename(tmp, path)) fail = 1, what = "cannot rename the temporary file over it", e = errno;
+  if (fail) {
+    unlink(tmp);
+    r = nncl_err(ctx, NNCL_EIO, "%s: %s: %s", path, what, strerror(e));
+  } else if (sync_dir(path)) {
+    r = nncl_err(ctx, NNCL_EIO, "%s: cannot fsync its directory: %s", path, strerror(errno));
+  }
+done:
+  nncl_sb_free(&sb);
+  free(order);
+  free(tmp);
+  return r;
+}

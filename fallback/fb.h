@@ -104,6 +104,8 @@ typedef struct fb_gemm_desc {
 int fb_gemm(fb_backend *fb, int path, const fb_gemm_desc *g);
 int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g);
 int fb_gemm_cblas(fb_backend *fb, const fb_gemm_desc *g);
+/* Handles m or n == 0, k == 0 and alpha == 0 (C = beta C); returns 1 when it did. */
+int fb_gemm_trivial(const fb_gemm_desc *g);
 
 /* ---- kernels (one per op in ops.def) ------------------------------------------------ */
 

@@ -34,6 +34,8 @@ def main(argv):
         name = base[:-3]
         with open(path, 'rb') as f:
             body = f.read()
+        if not body.endswith(b'\n'):
+            body += b'\n'
         data = ('#line 1 "cl/%s"\n' % base).encode() + body + b'\0'
         lines.append('static const char src_%s[%d] = {' % (name, len(data)))
         lines.append(c_bytes(data))

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what nncl needs on Debian/Ubuntu and is not there yet.
+#   scripts/deps.sh          build + run: compiler, meson, OpenCL (ICD loader, PoCL), CLBlast,
+#                            OpenBLAS, zlib, Fashion-MNIST
+#   scripts/deps.sh --test   also the Python packages the reference tests use
+#                            (numpy, PyTorch, safetensors)
+set -euo pipefail
+pkgs=(gcc pkg-config meson ninja-build zlib1g-dev libopenblas-dev ocl-icd-opencl-dev opencl-c-headers
+      ocl-icd-libopencl1 pocl-opencl-icd libclblast-dev clinfo dataset-fashion-mnist python3)
+[ "${1:-}" = "--test" ] && pkgs+=(python3-numpy python3-torch python3-pip valgrind)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--test" ] && ! /usr/bin/python3 -c "import safetensors" 2>/dev/null; then
+  $sudo /usr/bin/python3 -m pip install -q --break-system-packages safetensors
+fi
