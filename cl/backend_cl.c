@@ -182,7 +182,7 @@ int nncl_cl_create(struct nncl_ctx *ctx, const nncl_devspec *spec, int auto_mode
     cl_destroy(&b->be);
     return st;
   }
-  snprintf(b->be.device, sizeof b->be.device, "%s %s (%s, %u CUs, %.2f GiB, driver %s, gemm %s)",
+  snprintf(b->be.device, sizeof b->be.device, "%.60s %.80s (%s, %u CUs, %.2f GiB, driver %.30s, gemm %s)",
            b->dev.pocl ? "PoCL" : b->dev.plat_name, b->dev.name, nncl_cl_type_name(b->dev.type),
            b->dev.units, (double)b->dev.global_mem / (1024.0 * 1024.0 * 1024.0), b->dev.driver,
            b->gemm_clblast ? "CLBlast" : "gemm.cl");

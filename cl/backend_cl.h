@@ -9,6 +9,11 @@
 
 #include "backend.h"
 
+/* From cl_ext.h (cl_khr_icd): the ICD loader found no platform. */
+#ifndef CL_PLATFORM_NOT_FOUND_KHR
+#define CL_PLATFORM_NOT_FOUND_KHR -1001
+#endif
+
 /* Kernel families, one .cl file each (prelude.cl is prepended to every one). */
 #define NNCL_CL_FAMILIES(X) \
   X(ELEMENTWISE, elementwise) \
@@ -107,6 +112,7 @@ typedef struct nncl_cl_tune {
   int srx, sry;           /* sum_rows work-group: columns x row slices */
   int wide_cols;          /* rows at least this long use the `_wide` kernels */
   int tm, tn, tk, wm, wn; /* gemm.cl tile (tm x tn, depth tk), items compute wm x wn */
+  int vn;                 /* gemm.cl vector width along N */
 } nncl_cl_tune;
 
 struct nncl_buf {
@@ -195,10 +201,14 @@ void nncl_cl_arg_f32(nncl_cl_call *c, float v);
 void nncl_cl_arg_local(nncl_cl_call *c, size_t bytes);
 /* Enqueues over items[0..dims) work-items (rounded up to the local size). */
 int nncl_cl_enqueue(nncl_cl_call *c, cl_uint dims, const size_t *items, const size_t *local);
+/* Enqueues an elementwise kernel over n elements (one work-item per VW). */
+int nncl_cl_enqueue_ew(nncl_cl_call *c, size_t n);
 /* Ensures the scratch buffer holds at least `bytes`. */
 int nncl_cl_scratch(nncl_clbe *b, size_t bytes);
 /* Elements must fit the kernels' 32-bit indices. */
 int nncl_cl_check_size(nncl_clbe *b, const char *op, size_t elems);
+/* *n = rows * cols, which must fit as above. */
+int nncl_cl_check_rows(nncl_clbe *b, const char *op, size_t rows, size_t cols, size_t *n);
 
 /* ops_cl.c, loss_cl.c, gemm_cl.c: the op table. */
 extern const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT];

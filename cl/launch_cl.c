@@ -4,8 +4,9 @@
 #include "cl/backend_cl.h"
 #include "internal.h"
 
-/* Kernels index with 32-bit unsigned ints; keep headroom for tail arithmetic. */
-#define MAX_ELEMS ((size_t)UINT32_MAX - 4096)
+/* Kernels index with 32-bit unsigned ints; keep headroom for tail and chunk arithmetic
+ * (a `sum` chunk is at most 256 x 64 x 16 values). */
+#define MAX_ELEMS ((size_t)UINT32_MAX - ((size_t)1 << 20))
 
 int nncl_cl_check_size(nncl_clbe *b, const char *op, size_t elems)
 {
@@ -13,6 +14,12 @@ int nncl_cl_check_size(nncl_clbe *b, const char *op, size_t elems)
     return nncl_err(b->be.ctx, NNCL_ELIMIT, "cl %s: %zu elements exceed the kernels' 32-bit index",
                     op, elems);
   return 0;
+}
+
+int nncl_cl_check_rows(nncl_clbe *b, const char *op, size_t rows, size_t cols, size_t *n)
+{
+  *n = rows * cols;
+  return nncl_cl_check_size(b, op, cols != 0 && *n / cols != rows ? SIZE_MAX : *n);
 }
 
 int nncl_cl_begin(nncl_clbe *b, int kid, nncl_cl_call *c)
@@ -109,7 +116,7 @@ int nncl_cl_enqueue(nncl_cl_call *c, cl_uint dims, const size_t *items, const si
 
 int nncl_cl_scratch(nncl_clbe *b, size_t bytes)
 {
-  if (b->scratch && b->scratch->bytes >= bytes)
+  if (bytes == 0 || (b->scratch && b->scratch->bytes >= bytes))
     return 0;
   if (b->scratch)
     b->be.release(&b->be, b->scratch);
@@ -117,4 +124,11 @@ int nncl_cl_scratch(nncl_clbe *b, size_t bytes)
   /* Grow geometrically so a few sizes settle on one allocation. */
   size_t want = bytes < 4096 ? 4096 : bytes + bytes / 2;
   return b->be.alloc(&b->be, want, &b->scratch);
+}
+
+int nncl_cl_enqueue_ew(nncl_cl_call *c, size_t n)
+{
+  size_t items = (n + (size_t)c->b->tune.vw - 1) / (size_t)c->b->tune.vw;
+  size_t local = (size_t)c->b->tune.ls;
+  return nncl_cl_enqueue(c, 1, &items, &local);
 }

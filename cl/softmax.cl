@@ -24,20 +24,95 @@
 
 #define WIDE __attribute__((reqd_work_group_size(RWG, 1, 1)))
 
-/* Sum of v over the work-group, returned to every item. */
-float group_sum(local float *s, float v)
+/* Compensated (Neumaier) sums: rows are summed to about double accuracy in float, as
+ * the C backend does in double. A non-finite sum is returned as is. */
+typedef struct ksum {
+  float s, c;
+} ksum;
+
+ksum kzero(void)
+{
+  ksum k = {0.0f, 0.0f};
+  return k;
+}
+
+ksum kadd(ksum k, float x)
+{
+  float t = k.s + x;
+  k.c += fabs(k.s) >= fabs(x) ? (k.s - t) + x : (x - t) + k.s;
+  k.s = t;
+  return k;
+}
+
+/* a + b with the rounding error of the sums' sum kept (TwoSum). */
+ksum kmerge(ksum a, ksum b)
+{
+  float t = a.s + b.s, bb = t - a.s;
+  a.c += b.c + ((a.s - (t - bb)) + (b.s - bb));
+  a.s = t;
+  return a;
+}
+
+float kval(ksum k) { return isfinite(k.s) ? k.s + k.c : k.s; }
+
+/* The same over VW lanes (floatv from prelude.cl). */
+typedef struct ksumv {
+  floatv s, c;
+} ksumv;
+
+ksumv kvzero(void)
+{
+  ksumv k = {V(0.0f), V(0.0f)};
+  return k;
+}
+
+ksumv kvadd(ksumv k, floatv x)
+{
+  floatv t = k.s + x;
+  k.c += select((x - t) + k.s, (k.s - t) + x, fabs(k.s) >= fabs(x));
+  k.s = t;
+  return k;
+}
+
+/* The lanes of k merged into one sum. */
+ksum kvlanes(ksumv k)
+{
+  float s[VW], c[VW];
+  VSTORE(k.s, s);
+  VSTORE(k.c, c);
+  ksum r = {s[0], c[0]};
+  for (uint q = 1; q < VW; q++) {
+    ksum t = {s[q], c[q]};
+    r = kmerge(r, t);
+  }
+  return r;
+}
+
+/* Sum of v over the work-group (s, c: RWG floats of local memory each), to every item. */
+ksum group_ksum(local float *s, local float *c, ksum v)
 {
   uint l = get_local_id(0);
-  s[l] = v;
+  s[l] = v.s;
+  c[l] = v.c;
   barrier(CLK_LOCAL_MEM_FENCE);
   for (uint h = RWG / 2; h > 0; h >>= 1) {
-    if (l < h)
-      s[l] += s[l + h];
+    if (l < h) {
+      ksum a = {s[l], c[l]}, b = {s[l + h], c[l + h]};
+      a = kmerge(a, b);
+      s[l] = a.s;
+      c[l] = a.c;
+    }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  float r = s[0];
+  ksum r = {s[0], c[0]};
   barrier(CLK_LOCAL_MEM_FENCE);
   return r;
+}
+
+float group_sum(local float *s, local float *c, float v)
+{
+  ksum k = {v, 0.0f};
+  return kval(group_ksum(s, c, k));
 }
 
 /* Max of v over the work-group, returned to every item. */
@@ -66,31 +141,38 @@ kernel void softmax(global const float *x, ulong xo, global float *y, ulong yo, 
     return;
   x += xo + (ulong)r * cols;
   y += yo + (ulong)r * cols;
-  float m = -INFINITY, s = 0.0f;
+  float m = -INFINITY;
+  ksum k = kzero();
   for (uint c = 0; c < cols; c++)
     m = fmax(m, x[c]);
+  /* y holds exp(x - m) between the passes (x may alias y) */
+  for (uint c = 0; c < cols; c++) {
+    float e = exp(x[c] - m);
+    y[c] = e;
+    k = kadd(k, e);
+  }
+  float s = kval(k);
   for (uint c = 0; c < cols; c++)
-    s += exp(x[c] - m);
-  for (uint c = 0; c < cols; c++)
-    y[c] = exp(x[c] - m) / s;
+    y[c] = y[c] / s;
 }
 
 kernel WIDE void softmax_wide(global const float *x, ulong xo, global float *y, ulong yo,
                               uint rows, uint cols)
 {
-  local float s[RWG];
+  local float ls[RWG], lc[RWG];
   uint r = get_group_id(0), l = get_local_id(0);
   x += xo + (ulong)r * cols;
   y += yo + (ulong)r * cols;
-  float m = -INFINITY, t = 0.0f;
+  float m = -INFINITY;
+  ksum k = kzero();
   for (uint c = l; c < cols; c += RWG)
     m = fmax(m, x[c]);
-  m = group_max(s, m);
+  m = group_max(ls, m);
   for (uint c = l; c < cols; c += RWG)
-    t += exp(x[c] - m);
-  t = group_sum(s, t);
+    k = kadd(k, exp(x[c] - m));
+  float s = kval(group_ksum(ls, lc, k));
   for (uint c = l; c < cols; c += RWG)
-    y[c] = exp(x[c] - m) / t;
+    y[c] = exp(x[c] - m) / s;
 }
 
 /* ---- softmax_grad: dx = y (dy - sum_c dy y) ------------------------------------------ */
@@ -105,9 +187,10 @@ kernel void softmax_grad(global const float *y, ulong yo, global const float *dy
   y += yo + o;
   dy += dyo + o;
   dx += dxo + o;
-  float d = 0.0f;
+  ksum k = kzero();
   for (uint c = 0; c < cols; c++)
-    d += dy[c] * y[c];
+    k = kadd(k, dy[c] * y[c]);
+  float d = kval(k);
   for (uint c = 0; c < cols; c++)
     dx[c] = y[c] * (dy[c] - d);
 }
@@ -115,16 +198,16 @@ kernel void softmax_grad(global const float *y, ulong yo, global const float *dy
 kernel WIDE void softmax_grad_wide(global const float *y, ulong yo, global const float *dy,
                                    ulong dyo, global float *dx, ulong dxo, uint rows, uint cols)
 {
-  local float s[RWG];
+  local float ls[RWG], lc[RWG];
   uint l = get_local_id(0);
   ulong o = (ulong)get_group_id(0) * cols;
   y += yo + o;
   dy += dyo + o;
   dx += dxo + o;
-  float d = 0.0f;
+  ksum k = kzero();
   for (uint c = l; c < cols; c += RWG)
-    d += dy[c] * y[c];
-  d = group_sum(s, d);
+    k = kadd(k, dy[c] * y[c]);
+  float d = kval(group_ksum(ls, lc, k));
   for (uint c = l; c < cols; c += RWG)
     dx[c] = y[c] * (dy[c] - d);
 }
@@ -140,37 +223,45 @@ kernel void softmax_xent(global const float *x, ulong xo, global const int *labe
     return;
   x += xo + (ulong)r * cols;
   p += po + (ulong)r * cols;
-  int k = label[lo + r];
-  float m = -INFINITY, s = 0.0f;
+  int j = label[lo + r];
+  float m = -INFINITY;
+  ksum k = kzero();
   for (uint c = 0; c < cols; c++)
     m = fmax(m, x[c]);
+  float xj = j >= 0 && (uint)j < cols ? x[j] : NAN;
+  /* p holds exp(x - m) between the passes (x may alias p) */
+  for (uint c = 0; c < cols; c++) {
+    float e = exp(x[c] - m);
+    p[c] = e;
+    k = kadd(k, e);
+  }
+  float s = kval(k);
   for (uint c = 0; c < cols; c++)
-    s += exp(x[c] - m);
-  for (uint c = 0; c < cols; c++)
-    p[c] = exp(x[c] - m) / s;
-  loss[so + r] = k >= 0 && (uint)k < cols ? m + log(s) - x[k] : NAN;
+    p[c] = p[c] / s;
+  loss[so + r] = (m - xj) + log(s);
 }
 
 kernel WIDE void softmax_xent_wide(global const float *x, ulong xo, global const int *label,
                                    ulong lo, global float *p, ulong po, global float *loss,
                                    ulong so, uint rows, uint cols)
 {
-  local float s[RWG];
+  local float ls[RWG], lc[RWG];
   uint r = get_group_id(0), l = get_local_id(0);
   x += xo + (ulong)r * cols;
   p += po + (ulong)r * cols;
-  float m = -INFINITY, t = 0.0f;
+  float m = -INFINITY;
+  ksum k = kzero();
   for (uint c = l; c < cols; c += RWG)
     m = fmax(m, x[c]);
-  m = group_max(s, m);
+  m = group_max(ls, m);
   for (uint c = l; c < cols; c += RWG)
-    t += exp(x[c] - m);
-  t = group_sum(s, t);
+    k = kadd(k, exp(x[c] - m));
+  float s = kval(group_ksum(ls, lc, k));
   for (uint c = l; c < cols; c += RWG)
-    p[c] = exp(x[c] - m) / t;
+    p[c] = exp(x[c] - m) / s;
   if (l == 0) {
-    int k = label[lo + r];
-    loss[so + r] = k >= 0 && (uint)k < cols ? m + log(t) - x[k] : NAN;
+    int j = label[lo + r];
+    loss[so + r] = j >= 0 && (uint)j < cols ? (m - x[j]) + log(s) : NAN;
   }
 }
 
@@ -204,27 +295,27 @@ kernel void mse(global const float *p, ulong po, global const float *t, ulong to
     return;
   p += po + (ulong)r * cols;
   t += to + (ulong)r * cols;
-  float s = 0.0f;
+  ksum k = kzero();
   for (uint c = 0; c < cols; c++) {
     float d = p[c] - t[c];
-    s += d * d;
+    k = kadd(k, d * d);
   }
-  loss[so + r] = s / (float)cols;
+  loss[so + r] = kval(k) / (float)cols;
 }
 
 kernel WIDE void mse_wide(global const float *p, ulong po, global const float *t, ulong to,
                           global float *loss, ulong so, uint rows, uint cols)
 {
-  local float sh[RWG];
+  local float ls[RWG], lc[RWG];
   uint r = get_group_id(0), l = get_local_id(0);
   p += po + (ulong)r * cols;
   t += to + (ulong)r * cols;
-  float s = 0.0f;
+  ksum k = kzero();
   for (uint c = l; c < cols; c += RWG) {
     float d = p[c] - t[c];
-    s += d * d;
+    k = kadd(k, d * d);
   }
-  s = group_sum(sh, s);
+  float s = kval(group_ksum(ls, lc, k));
   if (l == 0)
     loss[so + r] = s / (float)cols;
 }
@@ -250,23 +341,23 @@ kernel void bce(global const float *x, ulong xo, global const float *t, ulong to
     return;
   x += xo + (ulong)r * cols;
   t += to + (ulong)r * cols;
-  float s = 0.0f;
+  ksum k = kzero();
   for (uint c = 0; c < cols; c++)
-    s += bce_term(x[c], t[c]);
-  loss[so + r] = s / (float)cols;
+    k = kadd(k, bce_term(x[c], t[c]));
+  loss[so + r] = kval(k) / (float)cols;
 }
 
 kernel WIDE void bce_wide(global const float *x, ulong xo, global const float *t, ulong to,
                           global float *loss, ulong so, uint rows, uint cols)
 {
-  local float sh[RWG];
+  local float ls[RWG], lc[RWG];
   uint r = get_group_id(0), l = get_local_id(0);
   x += xo + (ulong)r * cols;
   t += to + (ulong)r * cols;
-  float s = 0.0f;
+  ksum k = kzero();
   for (uint c = l; c < cols; c += RWG)
-    s += bce_term(x[c], t[c]);
-  s = group_sum(sh, s);
+    k = kadd(k, bce_term(x[c], t[c]));
+  float s = kval(group_ksum(ls, lc, k));
   if (l == 0)
     loss[so + r] = s / (float)cols;
 }
@@ -281,48 +372,79 @@ kernel void bce_grad(global const float *x, ulong xo, global const float *t, ulo
   storev(V(scale) * (s - loadv(t + to, i, n)), d + dO, i, n);
 }
 
-/* ---- sum: y[g] = scale * sum of x[g*RWG*SUM_K .. +RWG*SUM_K), one work-group per g.
- * The host repeats passes over the partials until one value is left. ------------------- */
+/* ---- sum: work-group g sums the g-th chunk of x.
+ * x holds n floats (chunks of RWG*SUM_K*VW, read as vectors), or, when pairs_in, n
+ * (sum, compensation) pairs (chunks of RWG*SUM_K). Output g is a pair when pairs_out,
+ * else the float scale * sum. The host repeats passes over the pairs until one
+ * work-group is left. -------------------------------------------------------------------- */
 
 kernel WIDE void sum(global const float *x, ulong xo, global float *y, ulong yo, uint n,
-                     float scale)
+                     float scale, int pairs_in, int pairs_out)
 {
-  local float s[RWG];
+  local float ls[RWG], lc[RWG];
   uint g = get_group_id(0), l = get_local_id(0);
-  uint base = g * (RWG * SUM_K) + l;
-  float t = 0.0f;
+  ksum k = kzero();
   x += xo;
-  for (uint k = 0; k < SUM_K; k++) {
-    uint i = base + k * RWG;
-    t += i < n ? x[i] : 0.0f;
+  y += yo;
+  if (pairs_in) {
+    for (uint j = 0; j < SUM_K; j++) {
+      uint i = g * (RWG * SUM_K) + j * RWG + l;
+      if (i < n) {
+        ksum v = {x[2 * i], x[2 * i + 1]};
+        k = kmerge(k, v);
+      }
+    }
+  } else {
+    ksumv kv = kvzero();
+    for (uint j = 0; j < SUM_K; j++) {
+      uint i = g * (RWG * SUM_K * VW) + (j * RWG + l) * VW;
+      if (i < n)
+        kv = kvadd(kv, loadv(x, i, n));
+    }
+    k = kvlanes(kv);
   }
-  t = group_sum(s, t);
-  if (l == 0)
-    y[yo + g] = t * scale;
+  k = group_ksum(ls, lc, k);
+  if (l == 0 && pairs_out) {
+    y[2 * g] = k.s;
+    y[2 * g + 1] = k.c;
+  } else if (l == 0) {
+    y[g] = kval(k) * scale;
+  }
 }
 
 /* ---- sum_rows: y[c] = beta y[c] + sum_r x[r,c] (beta == 0: y is not read).
- * Work-group (SRX, SRY): SRX columns, each summed by SRY items over strided rows. ----- */
+ * Work-group (SRX, SRY): SRX items of VW columns each, times SRY items that split the
+ * rows (r = ly, ly + SRY, ...); the SRY partial sums are then merged in a tree. ------- */
 
 kernel __attribute__((reqd_work_group_size(SRX, SRY, 1)))
 void sum_rows(global const float *x, ulong xo, global float *y, ulong yo, uint rows, uint cols,
               float beta)
 {
-  local float s[SRY][SRX];
-  uint c = get_global_id(0), lx = get_local_id(0), ly = get_local_id(1);
-  float t = 0.0f;
-  if (c < cols)
+  local float ls[SRY][SRX * VW], lc[SRY][SRX * VW];
+  uint c0 = get_global_id(0) * VW, lx = get_local_id(0), ly = get_local_id(1);
+  ksumv k = kvzero();
+  x += xo;
+  if (c0 < cols)
     for (uint r = ly; r < rows; r += SRY)
-      t += x[xo + (ulong)r * cols + c];
-  s[ly][lx] = t;
+      k = kvadd(k, loadv(x + (ulong)r * cols, c0, cols));
+  VSTORE(k.s, &ls[ly][lx * VW]);
+  VSTORE(k.c, &lc[ly][lx * VW]);
   barrier(CLK_LOCAL_MEM_FENCE);
   for (uint h = SRY / 2; h > 0; h >>= 1) {
     if (ly < h)
-      s[ly][lx] += s[ly + h][lx];
+      for (uint q = lx * VW; q < lx * VW + VW; q++) {
+        ksum a = {ls[ly][q], lc[ly][q]}, b = {ls[ly + h][q], lc[ly + h][q]};
+        a = kmerge(a, b);
+        ls[ly][q] = a.s;
+        lc[ly][q] = a.c;
+      }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  if (ly == 0 && c < cols)
-    y[yo + c] = beta == 0.0f ? s[0][lx] : beta * y[yo + c] + s[0][lx];
+  if (ly == 0)
+    for (uint q = 0; q < VW && c0 + q < cols; q++) {
+      ksum t = {ls[0][lx * VW + q], lc[0][lx * VW + q]};
+      y[yo + c0 + q] = beta == 0.0f ? kval(t) : beta * y[yo + c0 + q] + kval(t);
+    }
 }
 
 /* ---- argmax: first index of the row's maximum ----------------------------------------- */
@@ -386,12 +508,12 @@ kernel WIDE void argmax_wide(global const float *x, ulong xo, global int *y, ulo
 kernel WIDE void accuracy(global const float *x, ulong xo, global const int *label, ulong lo,
                           global float *partial, ulong po, uint rows, uint cols)
 {
-  local float s[RWG];
+  local float ls[RWG], lc[RWG];
   uint r = get_global_id(0);
   float hit = 0.0f;
   if (r < rows)
     hit = (int)row_argmax(x + xo + (ulong)r * cols, cols) == label[lo + r] ? 1.0f : 0.0f;
-  hit = group_sum(s, hit);
+  hit = group_sum(ls, lc, hit);
   if (get_local_id(0) == 0)
     partial[po + get_group_id(0)] = hit;
 }

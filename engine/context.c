@@ -41,10 +41,13 @@ int nncl_run(nncl_backend *be, int op, const nncl_args *a) {
 
 int nncl_err(nncl_ctx *ctx, int status, const char *fmt, ...) {
   if (!ctx || !ctx->errmsg) return status;
+  /* format into a fresh buffer: arguments may point into the current message */
+  char *msg = malloc(ERRMSG_CAP);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ctx->errmsg, ERRMSG_CAP, fmt, ap);
+  vsnprintf(msg ? msg : ctx->errmsg, ERRMSG_CAP, fmt, ap);
   va_end(ap);
+  if (msg) free(ctx->errmsg), ctx->errmsg = msg;
   nncl_log(ctx, NNCL_LOG_DEBUG, "error %d (%s): %s", status, nncl_strerror(status), ctx->errmsg);
   return status;
 }

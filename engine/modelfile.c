@@ -29,7 +29,7 @@ typedef struct parser {
   size_t nlines, cap_lines;
   nncl_mf_kv *kvs;
   size_t nkvs, cap_kvs;
-  keyref *order;       /* scratch for the duplicate-key check of one line */
+  keyref *order; /* scratch for the duplicate-key check of one line */
   size_t cap_order;
 } parser;
 
@@ -106,8 +106,8 @@ static int dup_check(parser *P, size_t first) {
     }
   if (bad == SIZE_MAX) return 0;
   const nncl_mf_kv *kv = &P->kvs[bad];
-  return perr(P, NNCL_EFORMAT, P->ls + kv->col - 1, "duplicate key '%s' (first given at column %d)",
-              kv->key, P->kvs[orig].col);
+  return perr(P, NNCL_EFORMAT, P->ls + kv->col - 1, "duplicate key '%s' (first given at column %d)", kv->key,
+              P->kvs[orig].col);
 }
 
 /* Quoted value at s ('"'); copies the unescaped text into the pool, *end after the quote. */
@@ -116,8 +116,7 @@ static int quoted(parser *P, const char *s, const char *key, char **val, const c
   size_t n = 0;
   const char *p = s + 1;
   for (;;) {
-    if (p >= P->le)
-      return perr(P, NNCL_EFORMAT, s, "unterminated string in the value of key '%s'", key);
+    if (p >= P->le) return perr(P, NNCL_EFORMAT, s, "unterminated string in the value of key '%s'", key);
     int c = (unsigned char)*p;
     if (c == '"') break;
     if (c == '\\') {
@@ -154,7 +153,8 @@ static int parse_line(parser *P) {
   const char *p = P->ls, *e = P->le;
   char cb[16];
   for (const char *q = p; q < e; q++)
-    if (is_ctl((unsigned char)*q)) return perr(P, NNCL_EFORMAT, q, "%s is not allowed", show_char((unsigned char)*q, cb));
+    if (is_ctl((unsigned char)*q))
+      return perr(P, NNCL_EFORMAT, q, "%s is not allowed", show_char((unsigned char)*q, cb));
   while (p < e && is_ws((unsigned char)*p)) p++;
   if (p >= e || *p == '#') return 0;
   if (!is_id0((unsigned char)*p))
@@ -181,7 +181,7 @@ static int parse_line(parser *P) {
       return perr(P, NNCL_EFORMAT, p, "expected '=' right after key '%s', got %s", key,
                   p >= e ? "the end of the line" : show_char((unsigned char)*p, cb));
     p++;
-    char *val;
+    char *val = NULL;
     if (p < e && *p == '"') {
       if ((r = quoted(P, p, key, &val, &p))) return r;
       r = token_end(P, p, "the closing quote");
@@ -203,14 +203,13 @@ static int parse_line(parser *P) {
   return r ? r : dup_check(P, first);
 }
 
-int nncl_mf_parse(struct nncl_ctx *ctx, const char *text, size_t len, const char *name,
-                  nncl_mf *out) {
+int nncl_mf_parse(struct nncl_ctx *ctx, const char *text, size_t len, const char *name, nncl_mf *out) {
   parser P = {.ctx = ctx, .name = name ? name : "<model>", .line = 1};
   memset(out, 0, sizeof *out);
   if (!text && len) return nncl_err(ctx, NNCL_EINVAL, "%s: no text", P.name);
   if (len > (size_t)NNCL_MF_MAX_LINES * (NNCL_MF_MAX_LINE + 1))
-    return nncl_err(ctx, NNCL_ELIMIT, "%s: %zu bytes is more than %d lines of %d bytes can hold",
-                    P.name, len, NNCL_MF_MAX_LINES, NNCL_MF_MAX_LINE);
+    return nncl_err(ctx, NNCL_ELIMIT, "%s: %zu bytes is more than %d lines of %d bytes can hold", P.name, len,
+                    NNCL_MF_MAX_LINES, NNCL_MF_MAX_LINE);
   /* each string copied is at most its source bytes + a NUL, and owns >= 1 source byte */
   size_t nl = strlen(P.name);
   if (!(P.pool = malloc(2 * len + nl + 2))) return nncl_err(ctx, NNCL_ENOMEM, "%s: out of memory", P.name);
@@ -296,8 +295,8 @@ static int parse_i64(const char *s, const char *e, int64_t *out) {
   return 0;
 }
 
-int nncl_mf_int(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key,
-                int64_t dflt, int64_t min, int64_t max, int64_t *out) {
+int nncl_mf_int(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key, int64_t dflt,
+                int64_t min, int64_t max, int64_t *out) {
   const nncl_mf_kv *kv = find_kv(l, key);
   if (!kv) {
     *out = dflt;
@@ -378,8 +377,8 @@ int nncl_mf_float(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l
   return bad_value(ctx, mf, kv, "a finite decimal number");
 }
 
-int nncl_mf_ints(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key,
-                 int max, int64_t *vals, int *n) {
+int nncl_mf_ints(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key, int max,
+                 int64_t *vals, int *n) {
   const nncl_mf_kv *kv = find_kv(l, key);
   *n = 0;
   if (!kv) return 0;
@@ -447,8 +446,8 @@ int nncl_mf_check_keys(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_li
       }
       if (!*known) snprintf(list, sizeof list, "; '%s' takes no keys", l->kind);
     }
-    return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: unknown key '%s' for '%s'%s", mf->name, kv->line,
-                    kv->col, kv->key, l->kind, list);
+    return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: unknown key '%s' for '%s'%s", mf->name, kv->line, kv->col,
+                    kv->key, l->kind, list);
   }
   return 0;
 }

@@ -11,7 +11,7 @@
  *    characters allowed inside, UTF-8 included).
  *  - a key appears at most once per line.
  *  - limits: NNCL_MF_MAX_LINE bytes per line, NNCL_MF_MAX_LINES lines; NUL bytes and
- *    control characters other than tab are refused.
+ *    control characters other than tab and CR are refused.
  * Errors are NNCL_EFORMAT (NNCL_ELIMIT for the limits) with the message
  * "<name>:<line>:<col>: <what>"; lines and columns count from 1, columns in bytes.
  */
@@ -28,30 +28,29 @@ struct nncl_ctx;
 
 typedef struct nncl_mf_kv {
   char *key;
-  char *value;     /* unquoted and unescaped */
-  int line, col;   /* position of the key; the value starts at col + strlen(key) + 1 */
+  char *value;   /* unquoted and unescaped */
+  int line, col; /* position of the key; the value starts at col + strlen(key) + 1 */
 } nncl_mf_kv;
 
 typedef struct nncl_mf_line {
   char *kind;
-  int line, col;   /* position of the kind */
+  int line, col; /* position of the kind */
   int nkv;
-  nncl_mf_kv *kv;  /* in the order written */
+  nncl_mf_kv *kv; /* in the order written */
 } nncl_mf_line;
 
 typedef struct nncl_mf {
-  int nlines;            /* non-blank lines only */
+  int nlines; /* non-blank lines only */
   nncl_mf_line *lines;
-  const char *name;      /* copy of the name given to nncl_mf_parse */
-  char *strings;         /* owns every string above */
-  nncl_mf_kv *kvs;       /* owns every kv array above */
+  const char *name; /* copy of the name given to nncl_mf_parse */
+  char *strings;    /* owns every string above */
+  nncl_mf_kv *kvs;  /* owns every kv array above */
 } nncl_mf;
 
 /* Parses len bytes of text (need not be NUL-terminated). name labels messages (e.g. the
  * file name; NULL means "<model>"). On success *out owns its memory (nncl_mf_free);
  * on failure *out is empty and needs no free. */
-int nncl_mf_parse(struct nncl_ctx *ctx, const char *text, size_t len, const char *name,
-                  nncl_mf *out);
+int nncl_mf_parse(struct nncl_ctx *ctx, const char *text, size_t len, const char *name, nncl_mf *out);
 /* Frees what nncl_mf_parse allocated and empties mf; accepts an empty or NULL mf. */
 void nncl_mf_free(nncl_mf *mf);
 
@@ -62,14 +61,14 @@ const char *nncl_mf_get(const nncl_mf_line *l, const char *key);
  * NNCL_EFORMAT with "<name>:<line>:<col>: key 'units' expects a positive integer, got 'abc'"
  * pointing at the value. */
 /* Decimal integer in [min, max]. */
-int nncl_mf_int(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key,
-                int64_t dflt, int64_t min, int64_t max, int64_t *out);
+int nncl_mf_int(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key, int64_t dflt,
+                int64_t min, int64_t max, int64_t *out);
 /* Finite decimal number ("0.5", "-1e-3"), independent of the C locale. */
 int nncl_mf_float(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key,
                   double dflt, double *out);
 /* Comma list of 1..max decimal integers into vals[0..*n); absent key: *n = 0 and 0. */
-int nncl_mf_ints(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key,
-                 int max, int64_t *vals, int *n);
+int nncl_mf_ints(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key, int max,
+                 int64_t *vals, int *n);
 /* known: NULL-terminated list of the keys the layer kind accepts. Fails (NNCL_EFORMAT)
  * naming the first key of l not in known, with a suggestion when one is close. */
 int nncl_mf_check_keys(struct nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l,

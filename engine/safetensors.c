@@ -21,8 +21,8 @@ static const struct {
   const char *name;
   int size;
 } dtypes[] = {
-    {"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2}, {"I64", 8},  {"I32", 4},     {"I16", 2},     {"I8", 1},
-    {"U64", 8}, {"U32", 4}, {"U16", 2},  {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+    {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},  {"I32", 4},     {"I16", 2},     {"I8", 1},
+    {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
 };
 #define NDTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
@@ -44,10 +44,14 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *e) {
   size_t n;
   unsigned lo = 0x80, hi = 0xBF;
   if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+  else
+    return 0;
   if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi) return 0;
   for (size_t i = 2; i < n; i++)
     if (p[i] < 0x80 || p[i] > 0xBF) return 0;
@@ -83,8 +87,8 @@ typedef struct st_meta {
 struct nncl_st_file {
   struct nncl_ctx *ctx;
   char *path;
-  char *strings;        /* unescaped names, keys and values */
-  unsigned char *data;  /* the data section */
+  char *strings;       /* unescaped names, keys and values */
+  unsigned char *data; /* the data section */
   size_t data_size;
   st_entry *t;
   size_t nt, cap_t;
@@ -151,7 +155,10 @@ static int hex4(const unsigned char *p, const unsigned char *e, unsigned *out) {
   unsigned v = 0;
   if (e - p < 4) return -1;
   for (int i = 0; i < 4; i++) {
-    int c = p[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int c = p[i], d = c >= '0' && c <= '9'   ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                             : -1;
     if (d < 0) return -1;
     v = v * 16 + (unsigned)d;
   }
@@ -163,7 +170,8 @@ static size_t utf8_put(unsigned cp, char *d) {
   if (cp < 0x80) return d[0] = (char)cp, 1;
   if (cp < 0x800) return d[0] = (char)(0xC0 | cp >> 6), d[1] = (char)(0x80 | (cp & 0x3F)), 2;
   if (cp < 0x10000)
-    return d[0] = (char)(0xE0 | cp >> 12), d[1] = (char)(0x80 | (cp >> 6 & 0x3F)), d[2] = (char)(0x80 | (cp & 0x3F)), 3;
+    return d[0] = (char)(0xE0 | cp >> 12), d[1] = (char)(0x80 | (cp >> 6 & 0x3F)),
+           d[2] = (char)(0x80 | (cp & 0x3F)), 3;
   d[0] = (char)(0xF0 | cp >> 18), d[1] = (char)(0x80 | (cp >> 12 & 0x3F));
   d[2] = (char)(0x80 | (cp >> 6 & 0x3F)), d[3] = (char)(0x80 | (cp & 0x3F));
   return 4;
@@ -182,7 +190,8 @@ static int jstring(jp *J, char **out) {
     if (p >= e) return jerr(J, NNCL_EFORMAT, q, "unterminated string");
     unsigned c = *p;
     if (c == '"') break;
-    if (c < 0x20) return jerr(J, NNCL_EFORMAT, p, "control character 0x%02x in a string (must be escaped)", c);
+    if (c < 0x20)
+      return jerr(J, NNCL_EFORMAT, p, "control character 0x%02x in a string (must be escaped)", c);
     if (c >= 0x80) {
       size_t n = utf8_len(p, e);
       if (!n) return jerr(J, NNCL_EFORMAT, p, "invalid UTF-8 (byte 0x%02x) in a string", c);
@@ -201,7 +210,8 @@ static int jstring(jp *J, char **out) {
       p += 2;
       continue;
     }
-    if (p[1] != 'u') return jerr(J, NNCL_EFORMAT, p, "invalid escape '\\' followed by %s", jshow(J, p + 1, b));
+    if (p[1] != 'u')
+      return jerr(J, NNCL_EFORMAT, p, "invalid escape '\\' followed by %s", jshow(J, p + 1, b));
     unsigned cp, lo;
     if (hex4(p + 2, e, &cp)) return jerr(J, NNCL_EFORMAT, p, "\\u must be followed by 4 hex digits");
     if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -231,7 +241,8 @@ static int jnumber(jp *J, uint64_t *u, int *is_uint) {
   int neg = 0, frac = 0, over = 0;
   uint64_t v = 0;
   if (p < e && *p == '-') neg = 1, p++;
-  if (p >= e || *p < '0' || *p > '9') return jerr(J, NNCL_EFORMAT, at, "expected a number, got %s", jshow(J, at, b));
+  if (p >= e || *p < '0' || *p > '9')
+    return jerr(J, NNCL_EFORMAT, p, "expected a number, got %s", jshow(J, p, b));
   if (*p == '0' && p + 1 < e && p[1] >= '0' && p[1] <= '9')
     return jerr(J, NNCL_EFORMAT, at, "leading zeros are not allowed in numbers");
   for (; p < e && *p >= '0' && *p <= '9'; p++) {
@@ -262,8 +273,8 @@ static int juint(jp *J, const char *name, const char *what, uint64_t *out) {
   const unsigned char *at = J->p;
   if ((r = jnumber(J, out, &ok))) return r;
   return ok ? 0
-            : jerr(J, NNCL_EFORMAT, at, "tensor '%.*s': %s must be a non-negative integer below 2^64", SHOW_MAX,
-                   name, what);
+            : jerr(J, NNCL_EFORMAT, at, "tensor '%.*s': %s must be a non-negative integer below 2^64",
+                   SHOW_MAX, name, what);
 }
 
 static int jliteral(jp *J, const char *lit) {
@@ -279,7 +290,8 @@ static int jskip(jp *J, int depth) {
   char b[24];
   uint64_t u;
   int more = 1, r = 0, ok;
-  if (depth > JSON_MAX_DEPTH) return jerr(J, NNCL_ELIMIT, J->p, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
+  if (depth > JSON_MAX_DEPTH)
+    return jerr(J, NNCL_ELIMIT, J->p, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
   jws(J);
   if (J->p >= J->e) return jerr(J, NNCL_EFORMAT, J->p, "expected a value, got the end of the header");
   size_t mark = J->out_len;
@@ -358,21 +370,22 @@ static void shape_str(const st_entry *t, char *buf, size_t n) {
 static int check_entry(jp *J, const st_entry *t, const unsigned char *at) {
   const char *nm = t->name;
   int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++) {
-    if (t->shape[i] == 0) n = 0;
-    else if (n > NNCL_MAX_ELEMS / t->shape[i])
+  for (int i = 0; i < t->ndim; i++) n = t->shape[i] ? n : 0;
+  for (int i = 0; i < t->ndim && n; i++) {
+    if (n > NNCL_MAX_ELEMS / t->shape[i])
       return jerr(J, NNCL_ELIMIT, at, "tensor '%.*s': shape has more than 2^34 elements", SHOW_MAX, nm);
-    else n *= t->shape[i];
+    n *= t->shape[i];
   }
   uint64_t bytes = (uint64_t)n * (uint64_t)dtypes[t->dtype].size;
   char sh[160];
   shape_str(t, sh, sizeof sh);
   if (t->begin > t->end)
-    return jerr(J, NNCL_EFORMAT, at, "tensor '%.*s': data_offsets [%llu, %llu] end before they begin", SHOW_MAX, nm,
-                (unsigned long long)t->begin, (unsigned long long)t->end);
+    return jerr(J, NNCL_EFORMAT, at, "tensor '%.*s': data_offsets [%llu, %llu] end before they begin",
+                SHOW_MAX, nm, (unsigned long long)t->begin, (unsigned long long)t->end);
   if (t->end > J->f->data_size)
-    return jerr(J, NNCL_EFORMAT, at, "tensor '%.*s': data_offsets [%llu, %llu] reach past the data section (%zu bytes)",
-                SHOW_MAX, nm, (unsigned long long)t->begin, (unsigned long long)t->end, J->f->data_size);
+    return jerr(J, NNCL_EFORMAT, at,
+                "tensor '%.*s': data_offsets [%llu, %llu] reach past the data section (%zu bytes)", SHOW_MAX,
+                nm, (unsigned long long)t->begin, (unsigned long long)t->end, J->f->data_size);
   if (t->end - t->begin != bytes)
     return jerr(J, NNCL_EFORMAT, at,
                 "tensor '%.*s': %s %s needs %llu bytes but data_offsets [%llu, %llu] hold %llu", SHOW_MAX, nm,
@@ -406,7 +419,8 @@ static int jtensor(jp *J, const char *name, const unsigned char *name_at) {
     if (which == 0) {
       if ((r = jstring(J, &s))) return r;
       if ((t.dtype = dtype_index(s)) < 0)
-        return jerr(J, NNCL_EFORMAT, seen[0], "tensor '%.*s': unknown dtype \"%.*s\"", SHOW_MAX, name, SHOW_MAX, s);
+        return jerr(J, NNCL_EFORMAT, seen[0], "tensor '%.*s': unknown dtype \"%.*s\"", SHOW_MAX, name,
+                    SHOW_MAX, s);
     } else if (which == 1) {
       if ((r = jexpect(J, '[', "to open a shape"))) return r;
       jws(J);
@@ -415,7 +429,8 @@ static int jtensor(jp *J, const char *name, const unsigned char *name_at) {
         uint64_t d;
         jws(J);
         if (t.ndim == NNCL_ST_MAX_DIMS)
-          return jerr(J, NNCL_ELIMIT, J->p, "tensor '%.*s': more than %d dimensions", SHOW_MAX, name, NNCL_ST_MAX_DIMS);
+          return jerr(J, NNCL_ELIMIT, J->p, "tensor '%.*s': more than %d dimensions", SHOW_MAX, name,
+                      NNCL_ST_MAX_DIMS);
         const unsigned char *dat = J->p;
         if ((r = juint(J, name, "a dimension", &d))) return r;
         if (d > (uint64_t)NNCL_MAX_ELEMS)
@@ -426,12 +441,13 @@ static int jtensor(jp *J, const char *name, const unsigned char *name_at) {
       }
     } else if (which == 2) {
       if ((r = jexpect(J, '[', "to open data_offsets")) || (r = juint(J, name, "data_offsets", &t.begin)) ||
-          (r = jexpect(J, ',', "between the two data_offsets")) || (r = juint(J, name, "data_offsets", &t.end)))
+          (r = jexpect(J, ',', "between the two data_offsets")) ||
+          (r = juint(J, name, "data_offsets", &t.end)))
         return r;
       jws(J);
       if (J->p >= J->e || *J->p != ']')
-        return jerr(J, NNCL_EFORMAT, J->p, "tensor '%.*s': data_offsets must be [begin, end], got %s", SHOW_MAX,
-                    name, jshow(J, J->p, b));
+        return jerr(J, NNCL_EFORMAT, J->p, "tensor '%.*s': data_offsets must be [begin, end], got %s",
+                    SHOW_MAX, name, jshow(J, J->p, b));
       J->p++;
     } else if ((r = jskip(J, 3))) {
       return r;
@@ -440,7 +456,8 @@ static int jtensor(jp *J, const char *name, const unsigned char *name_at) {
     if ((r = jnext(J, '}', "in a tensor entry", &more))) return r;
   }
   for (int i = 0; i < 3; i++)
-    if (!seen[i]) return jerr(J, NNCL_EFORMAT, name_at, "tensor '%.*s': no \"%s\" field", SHOW_MAX, name, fields[i]);
+    if (!seen[i])
+      return jerr(J, NNCL_EFORMAT, name_at, "tensor '%.*s': no \"%s\" field", SHOW_MAX, name, fields[i]);
   if ((r = check_entry(J, &t, seen[2]))) return r;
   nncl_st_file *f = J->f;
   if (f->nt == f->cap_t) {
@@ -476,7 +493,8 @@ static int jheader(jp *J) {
     if (r || (r = jnext(J, '}', "in the header object", &more))) return r;
   }
   jws(J);
-  if (J->p < J->e) return jerr(J, NNCL_EFORMAT, J->p, "unexpected %s after the JSON header", jshow(J, J->p, b));
+  if (J->p < J->e)
+    return jerr(J, NNCL_EFORMAT, J->p, "unexpected %s after the JSON header", jshow(J, J->p, b));
   return 0;
 }
 
@@ -520,8 +538,9 @@ static int check_index(nncl_st_file *f) {
   for (size_t i = 0; i < f->nt && !r; i++) {
     const st_entry *x = tmp[i];
     if (last && x->begin < last->end && x->end > x->begin)
-      r = nncl_err(f->ctx, NNCL_EFORMAT, "%s: offset %zu: tensors '%.*s' [%llu, %llu] and '%.*s' [%llu, %llu] overlap",
-                   P, x->pos > last->pos ? x->pos : last->pos, SHOW_MAX, last->name,
+      r = nncl_err(f->ctx, NNCL_EFORMAT,
+                   "%s: offset %zu: tensors '%.*s' [%llu, %llu] and '%.*s' [%llu, %llu] overlap", P,
+                   x->pos > last->pos ? x->pos : last->pos, SHOW_MAX, last->name,
                    (unsigned long long)last->begin, (unsigned long long)last->end, SHOW_MAX, x->name,
                    (unsigned long long)x->begin, (unsigned long long)x->end);
     if (!last || x->end > last->end) last = x;
@@ -546,10 +565,12 @@ static int read_full(nncl_st_file *f, int fd, void *buf, size_t n, size_t off) {
     size_t want = n - got < ((size_t)1 << 30) ? n - got : (size_t)1 << 30;
     ssize_t k = read(fd, p + got, want);
     if (k < 0 && errno == EINTR) continue;
-    if (k < 0) return nncl_err(f->ctx, NNCL_EIO, "%s: offset %zu: read failed: %s", f->path, off + got, strerror(errno));
+    if (k < 0)
+      return nncl_err(f->ctx, NNCL_EIO, "%s: offset %zu: read failed: %s", f->path, off + got,
+                      strerror(errno));
     if (k == 0)
-      return nncl_err(f->ctx, NNCL_EIO, "%s: offset %zu: file ended early (changed while being read?)", f->path,
-                      off + got);
+      return nncl_err(f->ctx, NNCL_EIO, "%s: offset %zu: file ended early (changed while being read?)",
+                      f->path, off + got);
     got += (size_t)k;
   }
   return 0;
@@ -564,14 +585,15 @@ static int load(nncl_st_file *f, int fd) {
   if ((uint64_t)st.st_size > SIZE_MAX / 2) return nncl_err(f->ctx, NNCL_ELIMIT, "%s: file too large", P);
   size_t size = (size_t)st.st_size;
   if (size < 8)
-    return nncl_err(f->ctx, NNCL_EFORMAT, "%s: offset %zu: file of %zu bytes ends before the 8-byte header length", P,
-                    size, size);
+    return nncl_err(f->ctx, NNCL_EFORMAT,
+                    "%s: offset %zu: file of %zu bytes ends before the 8-byte header length", P, size, size);
   int r = read_full(f, fd, h8, 8, 0);
   if (r) return r;
   uint64_t hn = 0;
   for (int i = 7; i >= 0; i--) hn = hn << 8 | h8[i];
   if (hn > size - 8)
-    return nncl_err(f->ctx, NNCL_EFORMAT, "%s: offset 0: header length %llu exceeds the %zu bytes that follow", P,
+    return nncl_err(f->ctx, NNCL_EFORMAT,
+                    "%s: offset 0: header length %llu exceeds the %zu bytes that follow", P,
                     (unsigned long long)hn, size - 8);
   if (hn > NNCL_ST_MAX_HEADER)
     return nncl_err(f->ctx, NNCL_ELIMIT, "%s: offset 0: header length %llu exceeds the limit of %d bytes", P,
@@ -674,7 +696,12 @@ static void json_string(nncl_strbuf *sb, const char *s) {
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     nncl_sb_append(sb, run, (size_t)(p - run));
     run = p + 1;
-    const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+    const char *esc = c == '"'    ? "\\\""
+                      : c == '\\' ? "\\\\"
+                      : c == '\n' ? "\\n"
+                      : c == '\r' ? "\\r"
+                      : c == '\t' ? "\\t"
+                                  : NULL;
     if (esc)
       nncl_sb_append(sb, esc, 2);
     else
@@ -684,7 +711,9 @@ static void json_string(nncl_strbuf *sb, const char *s) {
   nncl_sb_append(sb, "\"", 1);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 typedef struct layout {
   int size, idx; /* dtype size, index into t */
@@ -699,19 +728,19 @@ static int cmp_layout(const void *a, const void *b) {
 }
 
 /* Validates the arguments; NNCL_EINVAL naming the first bad one. */
-static int check_args(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt, const nncl_st_kv *meta,
-                      int nmeta) {
+static int check_args(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt,
+                      const nncl_st_kv *meta, int nmeta) {
   for (int i = 0; i < nt; i++) {
     const nncl_st_tensor *x = &t[i];
     const char *nm = x->name ? x->name : "(null)";
     if (!x->name || !*x->name || !strcmp(x->name, "__metadata__") || !utf8_valid(x->name))
-      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor %d: name '%.*s' is empty, reserved or not UTF-8", path, i, SHOW_MAX,
-                      nm);
+      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor %d: name '%.*s' is empty, reserved or not UTF-8", path, i,
+                      SHOW_MAX, nm);
     int size = nncl_st_dtype_size(x->dtype);
     if (!size) return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': unknown dtype", path, SHOW_MAX, nm);
     if (x->ndim < 0 || x->ndim > NNCL_ST_MAX_DIMS)
-      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': ndim %d not in [0, %d]", path, SHOW_MAX, nm, x->ndim,
-                      NNCL_ST_MAX_DIMS);
+      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': ndim %d not in [0, %d]", path, SHOW_MAX, nm,
+                      x->ndim, NNCL_ST_MAX_DIMS);
     int64_t n = 1;
     for (int d = 0; d < x->ndim; d++) {
       int64_t s = x->shape[d];
@@ -720,8 +749,8 @@ static int check_args(struct nncl_ctx *ctx, const char *path, const nncl_st_tens
       n *= s;
     }
     if ((uint64_t)n * (uint64_t)size != x->bytes || (x->bytes && !x->data))
-      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': %zu bytes given, its shape and dtype need %llu", path,
-                      SHOW_MAX, nm, x->bytes, (unsigned long long)n * (unsigned long long)size);
+      return nncl_err(ctx, NNCL_EINVAL, "%s: tensor '%.*s': %zu bytes given, its shape and dtype need %llu",
+                      path, SHOW_MAX, nm, x->bytes, (unsigned long long)n * (unsigned long long)size);
   }
   for (int i = 0; i < nmeta; i++)
     if (!meta[i].key || !meta[i].value || !utf8_valid(meta[i].key) || !utf8_valid(meta[i].value))
@@ -735,8 +764,8 @@ static int check_args(struct nncl_ctx *ctx, const char *path, const nncl_st_tens
     qsort(names, (size_t)k, sizeof *names, cmp_str);
     for (int i = 1; i < k && !r; i++)
       if (!strcmp(names[i], names[i - 1]))
-        r = nncl_err(ctx, NNCL_EINVAL, "%s: %s '%.*s' given twice", path, pass ? "metadata key" : "tensor name",
-                     SHOW_MAX, names[i]);
+        r = nncl_err(ctx, NNCL_EINVAL, "%s: %s '%.*s' given twice", path,
+                     pass ? "metadata key" : "tensor name", SHOW_MAX, names[i]);
   }
   free(names);
   return r;
@@ -805,8 +834,8 @@ static int sync_dir(const char *path) {
   return r;
 }
 
-int nncl_st_write(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt, const nncl_st_kv *meta,
-                  int nmeta) {
+int nncl_st_write(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt,
+                  const nncl_st_kv *meta, int nmeta) {
   if (!path || nt < 0 || nmeta < 0 || (nt && !t) || (nmeta && !meta))
     return nncl_err(ctx, NNCL_EINVAL, "nncl_st_write: invalid arguments");
   int r = check_args(ctx, path, t, nt, meta, nmeta);

@@ -21,12 +21,12 @@ struct nncl_ctx;
 
 typedef struct nncl_st_tensor {
   const char *name;
-  const char *dtype;     /* "F64","F32","F16","BF16","I64","I32","I16","I8","U64","U32",
-                            "U16","U8","BOOL","F8_E4M3","F8_E5M2" */
-  int ndim;              /* 0 (a scalar) .. NNCL_ST_MAX_DIMS */
+  const char *dtype; /* "F64","F32","F16","BF16","I64","I32","I16","I8","U64","U32",
+                        "U16","U8","BOOL","F8_E4M3","F8_E5M2" */
+  int ndim;          /* 0 (a scalar) .. NNCL_ST_MAX_DIMS */
   int64_t shape[NNCL_ST_MAX_DIMS];
   const void *data;
-  size_t bytes;          /* product(shape) * dtype size */
+  size_t bytes; /* product(shape) * dtype size */
 } nncl_st_tensor;
 
 typedef struct nncl_st_kv {

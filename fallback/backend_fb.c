@@ -137,6 +137,7 @@ int nncl_fb_create(struct nncl_ctx *ctx, int threads, nncl_backend **out)
   fb->threads = NNCL_HAVE_OPENMP ? (threads ? threads : fb_cores()) : 1;
   fb->gemm = path;
   fb->uk = fb_ukernel_best();
+  fb->gemm_pack = -1;
   nncl_backend *be = &fb->base;
   *be = (nncl_backend){
     .name = "c",

@@ -17,11 +17,13 @@ struct nncl_buf {
 
 enum fb_gemm_path { FB_GEMM_OWN = 0, FB_GEMM_CBLAS = 1 };
 
-/* Register-blocked micro-kernel: C[mr x nr] (row stride ldc) = alpha * Ap Bp + beta * C,
- * Ap packed (kc, MR) column slivers, Bp packed (kc, NR) row slivers, both 64-byte aligned.
- * mr <= MR and nr <= NR are the valid part of the tile; beta == 0 does not read C. */
-typedef void (*fb_ukernel_fn)(size_t kc, const float *ap, const float *bp, float *c, size_t ldc,
-                              float alpha, float beta, size_t mr, size_t nr);
+/* Register-blocked micro-kernel: C[mr x nr] (row stride ldc) = alpha A B + beta C over
+ * depth kc, A(i,p) = a[i rsa + p csa] (packed: rsa 1, csa MR), B row p = NR floats at
+ * b + p rsb (packed: rsb NR). mr <= MR and nr <= NR give the valid part of the tile;
+ * beta == 0 does not read C. */
+typedef void (*fb_ukernel_fn)(size_t kc, const float *a, size_t rsa, size_t csa, const float *b,
+                              size_t rsb, float *c, size_t ldc, float alpha, float beta,
+                              size_t mr, size_t nr);
 typedef struct fb_ukernel {
   const char *isa;    /* "avx512f", "avx2+fma", "generic" */
   size_t mr, nr;
@@ -38,6 +40,7 @@ typedef struct fb_backend {
   int threads;               /* >= 1; 1 when built without OpenMP */
   int gemm;                  /* fb_gemm_path MATMUL uses ($NNCL_GEMM=own|cblas) */
   const fb_ukernel *uk;
+  int gemm_pack;             /* own GEMM packing: -1 by size, else bit 0 packs A, bit 1 B */
   float *ws;                 /* GEMM packing workspace, grown on demand */
   size_t ws_floats;
 } fb_backend;

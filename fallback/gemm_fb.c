@@ -23,18 +23,19 @@ typedef struct gemm_job {
   const fb_ukernel *uk;
   float *ap, *bp;
   size_t kc, mc, nc;
+  int pack_a, pack_b;   /* else the kernel reads A with strides, B rows in place */
 } gemm_job;
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
-/* Packs slivers [s0, s1) of op(A)[ic.., pc..pc+kc) into ap: sliver s holds rows
+/* Packs slivers [s0, s1) of op(A)[ic.., pc..pc+kc) from ap on: sliver s holds rows
  * ic + s*mr .. as Ap[p][i], zero-padded to mr rows. */
 static void pack_a(const fb_gemm_desc *g, size_t mr, size_t ic, size_t mcur, size_t pc,
                    size_t kc, float *ap, size_t s0, size_t s1)
 {
   for (size_t s = s0; s < s1; s++) {
-    float *restrict dst = ap + s * mr * kc;
+    float *restrict dst = ap + (s - s0) * mr * kc;
     size_t i0 = ic + s * mr, rows = min_sz(mr, ic + mcur - i0);
     if (!g->ta) {
       for (size_t i = 0; i < rows; i++) {
@@ -54,13 +55,13 @@ static void pack_a(const fb_gemm_desc *g, size_t mr, size_t ic, size_t mcur, siz
   }
 }
 
-/* Packs slivers [s0, s1) of op(B)[pc..pc+kc, jc..) into bp: sliver s holds columns
+/* Packs slivers [s0, s1) of op(B)[pc..pc+kc, jc..) from bp on: sliver s holds columns
  * jc + s*nr .. as Bp[p][j], zero-padded to nr columns. */
 static void pack_b(const fb_gemm_desc *g, size_t nr, size_t jc, size_t ncur, size_t pc,
                    size_t kc, float *bp, size_t s0, size_t s1)
 {
   for (size_t s = s0; s < s1; s++) {
-    float *restrict dst = bp + s * nr * kc;
+    float *restrict dst = bp + (s - s0) * nr * kc;
     size_t j0 = jc + s * nr, cols = min_sz(nr, jc + ncur - j0);
     if (!g->tb) {
       for (size_t p = 0; p < kc; p++) {
@@ -85,16 +86,29 @@ static void gemm_thread(void *arg, int t, int nt)
   const gemm_job *J = arg;
   const fb_gemm_desc *g = J->g;
   const size_t mr = J->uk->mr, nr = J->uk->nr, T = (size_t)t, NT = (size_t)nt;
+  /* Unpacked A: element (i, p) at a[i rsa + p csa]. */
+  const size_t rsa = J->pack_a ? 1 : g->ta ? 1 : g->lda;
+  const size_t csa = J->pack_a ? mr : g->ta ? g->lda : 1;
   for (size_t jc = 0; jc < g->n; jc += J->nc) {
     size_t ncur = min_sz(J->nc, g->n - jc), nj = ceil_div(ncur, nr);
+    /* Unpacked B still packs a partial last sliver (its rows must hold NR floats). */
+    size_t edge = !J->pack_b && ncur % nr ? nj - 1 : nj;
     for (size_t pc = 0; pc < g->k; pc += J->kc) {
       size_t kc = min_sz(J->kc, g->k - pc);
       float beta = pc ? 1.0f : g->beta;
-      pack_b(g, nr, jc, ncur, pc, kc, J->bp, nj * T / NT, nj * (T + 1) / NT);
+      if (J->pack_b) {
+        size_t s0 = nj * T / NT;
+        pack_b(g, nr, jc, ncur, pc, kc, J->bp + s0 * nr * kc, s0, nj * (T + 1) / NT);
+      } else if (edge < nj && T == NT - 1) {
+        pack_b(g, nr, jc, ncur, pc, kc, J->bp, edge, nj);
+      }
       for (size_t ic = 0; ic < g->m; ic += J->mc) {
         size_t mcur = min_sz(J->mc, g->m - ic), mi = ceil_div(mcur, mr);
-        pack_a(g, mr, ic, mcur, pc, kc, J->ap, mi * T / NT, mi * (T + 1) / NT);
-        fb_barrier();
+        if (J->pack_a) {
+          size_t s0 = mi * T / NT;
+          pack_a(g, mr, ic, mcur, pc, kc, J->ap + s0 * mr * kc, s0, mi * (T + 1) / NT);
+        }
+        if (NT > 1) fb_barrier();
         /* Split the tile grid along columns when there are enough, else along rows. */
         size_t i0 = 0, i1 = mi, j0 = 0, j1 = nj;
         if (nj >= NT * 2 || nj >= mi) {
@@ -106,13 +120,19 @@ static void gemm_thread(void *arg, int t, int nt)
         }
         for (size_t ir = i0; ir < i1; ir++) {
           size_t i = ic + ir * mr;
+          const float *a = J->pack_a ? J->ap + ir * mr * kc
+                           : g->ta   ? g->a + pc * g->lda + i
+                                     : g->a + i * g->lda + pc;
           for (size_t jr = j0; jr < j1; jr++) {
             size_t j = jc + jr * nr;
-            J->uk->fn(kc, J->ap + ir * mr * kc, J->bp + jr * nr * kc, g->c + i * g->ldc + j,
-                      g->ldc, g->alpha, beta, min_sz(mr, g->m - i), min_sz(nr, g->n - j));
+            const float *b = J->pack_b || jr >= edge ? J->bp + (jr - (J->pack_b ? 0 : edge)) * nr * kc
+                                                     : g->b + pc * g->ldb + j;
+            size_t rsb = J->pack_b || jr >= edge ? nr : g->ldb;
+            J->uk->fn(kc, a, rsa, csa, b, rsb, g->c + i * g->ldc + j, g->ldc, g->alpha, beta,
+                      min_sz(mr, g->m - i), min_sz(nr, g->n - j));
           }
         }
-        fb_barrier();
+        if (NT > 1) fb_barrier();
       }
     }
   }
@@ -158,9 +178,15 @@ int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g)
   if (fb_gemm_trivial(g)) return 0;
   const fb_ukernel *uk = fb->uk;
   gemm_job J = {.g = g, .uk = uk};
-  J.kc = block_size(g->k, GEMM_KC, 1);
-  J.mc = block_size(g->m, GEMM_MC, uk->mr);
-  J.nc = block_size(g->n, GEMM_NC, uk->nr);
+  int pk = fb->gemm_pack >= 0 ? fb->gemm_pack : getenv("NNCL_GEMM_PACK") ? atoi(getenv("NNCL_GEMM_PACK")) : 3;
+  J.pack_a = pk & 1;
+  J.pack_b = (pk & 2) || g->tb;
+  size_t KC = getenv("KC") ? (size_t)atoi(getenv("KC")) : GEMM_KC;
+  size_t MC = getenv("MC") ? (size_t)atoi(getenv("MC")) : GEMM_MC;
+  size_t NC = getenv("NC") ? (size_t)atoi(getenv("NC")) : GEMM_NC;
+  J.kc = block_size(g->k, KC, 1);
+  J.mc = block_size(g->m, MC, uk->mr);
+  J.nc = block_size(g->n, NC, uk->nr);
   size_t bfl = ceil_div(J.kc * J.nc, 16) * 16;
   int st = gemm_ws(fb, bfl + J.kc * J.mc);
   if (st) return st;

@@ -11,8 +11,8 @@
 
 #include "internal.h"
 
-#define CHUNK ((size_t)1 << 30)   /* gzread takes an unsigned count */
-#define DEFLATE_MAX_RATIO 1032    /* deflate cannot expand beyond ~1032:1 (zlib FAQ) */
+#define CHUNK ((size_t)1 << 30) /* gzread takes an unsigned count */
+#define DEFLATE_MAX_RATIO 1032  /* deflate cannot expand beyond ~1032:1 (zlib FAQ) */
 
 /* Reads up to n bytes; *got receives how many. Returns 0, or -1 on a zlib error. */
 static int gz_read(gzFile gz, uint8_t *buf, size_t n, size_t *got) {
@@ -34,13 +34,18 @@ static int short_read(struct nncl_ctx *ctx, const char *path, gzFile gz, size_t 
                       size_t want, size_t got) {
   int errnum;
   const char *msg = gzerror(gz, &errnum);
-  if (errnum == Z_ERRNO) return nncl_err(ctx, NNCL_EIO, "%s: offset %zu: read failed: %s", path, off, strerror(errno));
+  if (errnum == Z_ERRNO)
+    return nncl_err(ctx, NNCL_EIO, "%s: offset %zu: read failed: %s", path, off, strerror(errno));
   if (errnum == Z_BUF_ERROR)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: truncated gzip stream while reading %s", path, off, what);
-  if (errnum != Z_OK)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: corrupt gzip stream (%s) while reading %s", path, off, msg, what);
-  return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: file ends while reading %s (%zu of %zu bytes)", path, off, what,
-                  got, want);
+    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: truncated gzip stream while reading %s", path, off,
+                    what);
+  if (errnum != Z_OK) {
+    const char *sep = msg[0] == '<' ? strstr(msg, ": ") : NULL; /* drop zlib's "<fd:3>: " */
+    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: corrupt gzip stream (%s) while reading %s", path, off,
+                    sep ? sep + 2 : msg, what);
+  }
+  return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: file ends while reading %s (%zu of %zu bytes)", path,
+                  off, what, got, want);
 }
 
 static const char *type_name(int t) {
@@ -61,14 +66,16 @@ static int load(struct nncl_ctx *ctx, const char *path, gzFile gz, int64_t fsize
   if (fsize == 0) return nncl_err(ctx, NNCL_EFORMAT, "%s: offset 0: empty file", path);
   if (gz_read(gz, h, 4, &got) || got < 4) return short_read(ctx, path, gz, got, "the magic number", 4, got);
   if (h[0] || h[1])
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset 0: bad magic %02x %02x %02x %02x: not an IDX file", path, h[0], h[1],
-                    h[2], h[3]);
+    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset 0: bad magic %02x %02x %02x %02x: not an IDX file", path,
+                    h[0], h[1], h[2], h[3]);
   if (h[2] != 0x08)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset 2: element type 0x%02x (%s) is not supported, only 0x08 (unsigned byte)",
+    return nncl_err(ctx, NNCL_EFORMAT,
+                    "%s: offset 2: element type 0x%02x (%s) is not supported, only 0x08 (unsigned byte)",
                     path, h[2], type_name(h[2]));
   int nd = h[3];
   if (nd < 1 || nd > NNCL_IDX_MAX_DIMS)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset 3: %d dimensions, expected 1 to %d", path, nd, NNCL_IDX_MAX_DIMS);
+    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset 3: %d dimensions, expected 1 to %d", path, nd,
+                    NNCL_IDX_MAX_DIMS);
   size_t hsize = 4 + 4 * (size_t)nd;
   if (gz_read(gz, h + 4, hsize - 4, &got) || got < hsize - 4)
     return short_read(ctx, path, gz, 4 + got, "the dimensions", hsize - 4, got);
@@ -80,23 +87,27 @@ static int load(struct nncl_ctx *ctx, const char *path, gzFile gz, int64_t fsize
     out->dims[i] = d;
     n *= d; /* < 2^31 * 2^32: no overflow before the check */
     if (n > NNCL_IDX_MAX_BYTES)
-      return nncl_err(ctx, NNCL_ELIMIT, "%s: offset %d: dimensions need more than the limit of %zu bytes", path,
-                      4 + 4 * i, NNCL_IDX_MAX_BYTES);
+      return nncl_err(ctx, NNCL_ELIMIT, "%s: offset %d: dimensions need more than the limit of %zu bytes",
+                      path, 4 + 4 * i, NNCL_IDX_MAX_BYTES);
   }
   /* refuse what the file cannot hold before allocating */
   uint64_t avail = (uint64_t)fsize - hsize;
   if (gzdirect(gz) && n > avail)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %llu: file ends after %llu payload bytes, the dims need %llu", path,
+    return nncl_err(ctx, NNCL_EFORMAT,
+                    "%s: offset %llu: file ends after %llu payload bytes, the dims need %llu", path,
                     (unsigned long long)(hsize + avail), (unsigned long long)avail, (unsigned long long)n);
   if (gzdirect(gz) && n < avail)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %llu: %llu trailing bytes after the %llu-byte payload", path,
-                    (unsigned long long)(hsize + n), (unsigned long long)(avail - n), (unsigned long long)n);
+    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %llu: %llu trailing bytes after the %llu-byte payload",
+                    path, (unsigned long long)(hsize + n), (unsigned long long)(avail - n),
+                    (unsigned long long)n);
   if (!gzdirect(gz) && n > (uint64_t)fsize * DEFLATE_MAX_RATIO)
-    return nncl_err(ctx, NNCL_EFORMAT, "%s: offset %zu: a %lld-byte gzip file cannot hold the %llu bytes the dims need",
-                    path, hsize, (long long)fsize, (unsigned long long)n);
+    return nncl_err(ctx, NNCL_EFORMAT,
+                    "%s: offset %zu: a %lld-byte gzip file cannot hold the %llu bytes the dims need", path,
+                    hsize, (long long)fsize, (unsigned long long)n);
   out->ndim = nd;
   out->size = (size_t)n;
-  if (!(out->data = malloc(out->size))) return nncl_err(ctx, NNCL_ENOMEM, "%s: cannot allocate %zu bytes", path, out->size);
+  if (!(out->data = malloc(out->size)))
+    return nncl_err(ctx, NNCL_ENOMEM, "%s: cannot allocate %zu bytes", path, out->size);
   if (gz_read(gz, out->data, out->size, &got) || got < out->size)
     return short_read(ctx, path, gz, hsize + got, "the payload", out->size, got);
   uint8_t extra;

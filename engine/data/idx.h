@@ -15,10 +15,10 @@ struct nncl_ctx;
 #define NNCL_IDX_MAX_BYTES ((size_t)1 << 31) /* payload limit, refused before allocating */
 
 typedef struct nncl_idx {
-  int ndim;                         /* 1..NNCL_IDX_MAX_DIMS */
-  int64_t dims[NNCL_IDX_MAX_DIMS];  /* each >= 1; images are (N, H, W), labels (N) */
-  uint8_t *data;                    /* malloc'd, size bytes */
-  size_t size;                      /* product of dims */
+  int ndim;                        /* 1..NNCL_IDX_MAX_DIMS */
+  int64_t dims[NNCL_IDX_MAX_DIMS]; /* each >= 1; images are (N, H, W), labels (N) */
+  uint8_t *data;                   /* malloc'd, size bytes */
+  size_t size;                     /* product of dims */
 } nncl_idx;
 
 /* Loads path, plain or gzip (detected from the content). The payload must be exactly

@@ -1,0 +1,294 @@
+/* bench_gemm.c - GFLOP/s of every GEMM path nncl has (own C, CBLAS through the backend,
+ * OpenCL through the MATMUL op) against OpenBLAS cblas_sgemm measured in the same run:
+ * square sizes and the seed network's training shapes (784-128-64-10, batch 64).
+ *
+ * usage: bench_gemm [--threads N] [--device cl...] [--quick]
+ *   --threads  C threads (default: all cores); --device: OpenCL device for the cl column
+ *   (default $NNCL_DEVICE when it names one); --quick: fewer sizes and repetitions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fallback/fb.h"
+#include "nncl.h"
+
+#if NNCL_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+typedef struct shape {
+  const char *name;
+  size_t m, n, k;
+  int ta, tb;
+} shape;
+
+static const shape shapes[] = {
+    {"square 64", 64, 64, 64, 0, 0},
+    {"square 128", 128, 128, 128, 0, 0},
+    {"square 256", 256, 256, 256, 0, 0},
+    {"square 512", 512, 512, 512, 0, 0},
+    {"square 1024", 1024, 1024, 1024, 0, 0},
+    {"square 2048", 2048, 2048, 2048, 0, 0},
+    {"fc1 fwd  X W1^T", 64, 128, 784, 0, 1},
+    {"fc1 dW   dY^T X", 128, 784, 64, 1, 0},
+    {"fc1 dX   dY W1", 64, 784, 128, 0, 0},
+    {"fc2 fwd  H1 W2^T", 64, 64, 128, 0, 1},
+    {"fc2 dW   dY^T H1", 64, 128, 64, 1, 0},
+    {"fc2 dX   dY W2", 64, 128, 64, 0, 0},
+    {"fc3 fwd  H2 W3^T", 64, 10, 64, 0, 1},
+    {"fc3 dW   dY^T H2", 10, 64, 64, 1, 0},
+    {"fc3 dX   dY W3", 64, 64, 10, 0, 0},
+};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
+static double now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+typedef int (*gemm_call)(void *user);
+
+/* Median seconds per call: `reps` timed batches, each long enough (>= 2 ms) to time.
+ * Starts after a pause: OpenBLAS and OpenMP workers spin for a while after a call, and on
+ * a machine with few cores they would steal the next path's cores. */
+static double time_call(gemm_call fn, void *user, int reps)
+{
+  nanosleep(&(struct timespec){0, 300000000}, NULL);
+  double t0 = now();
+  int inner = 0;
+  do {
+    if (fn(user)) return -1;
+    inner++;
+  } while (now() - t0 < 2e-3);
+  double ts[64];
+  if (reps > 64) reps = 64;
+  for (int r = 0; r < reps; r++) {
+    t0 = now();
+    for (int i = 0; i < inner; i++)
+      if (fn(user)) return -1;
+    ts[r] = (now() - t0) / inner;
+  }
+  qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
+  return ts[reps / 2];
+}
+
+typedef struct job {
+  fb_backend *fb;
+  fb_gemm_desc g;
+  int threads;
+  nncl_backend *cl;
+  nncl_args clargs;
+} job;
+
+static int call_own(void *u)
+{
+  job *j = u;
+  return fb_gemm_own(j->fb, &j->g);
+}
+
+#if NNCL_HAVE_CBLAS
+static int call_cblas_path(void *u)
+{
+  job *j = u;
+  return fb_gemm_cblas(j->fb, &j->g);
+}
+
+static int call_openblas(void *u)
+{
+  job *j = u;
+  const fb_gemm_desc *g = &j->g;
+  cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+              (int)g->m, (int)g->n, (int)g->k, g->alpha, g->a, (int)g->lda, g->b, (int)g->ldb,
+              g->beta, g->c, (int)g->ldc);
+  return 0;
+}
+#endif
+
+static int call_cl(void *u)
+{
+  job *j = u;
+  int st = nncl_run(j->cl, NNCL_OP_MATMUL, &j->clargs);
+  return st ? st : j->cl->finish(j->cl);
+}
+
+static void cpu_model(char *out, size_t n)
+{
+  snprintf(out, n, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    char *colon = strchr(line, ':');
+    if (!strncmp(line, "model name", 10) && colon) {
+      snprintf(out, n, "%s", colon + 2);
+      out[strcspn(out, "\n")] = 0;
+      break;
+    }
+  }
+  fclose(f);
+}
+
+static float *random_floats(size_t n, unsigned seed)
+{
+  float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+  if (!p) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+  }
+  return p;
+}
+
+/* Uploads host data into a fresh buffer of be. */
+static nncl_buf *upload(nncl_backend *be, const float *src, size_t n)
+{
+  nncl_buf *b = NULL;
+  if (be->alloc(be, n * 4, &b)) return NULL;
+  if (be->write(be, b, 0, src, n * 4)) {
+    be->release(be, b);
+    return NULL;
+  }
+  return b;
+}
+
+static void print_col(double secs, double flops)
+{
+  if (secs > 0)
+    printf(" %9.1f", flops / secs * 1e-9);
+  else
+    printf(" %9s", "-");
+}
+
+int main(int argc, char **argv)
+{
+  int threads = 0, quick = 0;
+  const char *cldev = getenv("NNCL_DEVICE");
+  if (cldev && strncmp(cldev, "cl", 2)) cldev = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      threads = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+      cldev = argv[++i];
+    } else if (!strcmp(argv[i], "--quick")) {
+      quick = 1;
+    } else {
+      fprintf(stderr, "usage: %s [--threads N] [--device cl[:...]] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  nncl_ctx_params p;
+  nncl_ctx *ctx = NULL, *clctx = NULL;
+  char err[512];
+  nncl_ctx_params_init(&p);
+  p.device = "c";
+  p.threads = threads;
+  if (nncl_ctx_create(&p, &ctx, err, sizeof err)) {
+    fprintf(stderr, "cannot create a C context: %s\n", err);
+    return 1;
+  }
+  fb_backend *fb = fb_of(nncl_ctx_be(ctx));
+  nncl_backend *cl = NULL;
+  if (cldev) {
+    p.device = cldev;
+    if (nncl_ctx_create(&p, &clctx, err, sizeof err))
+      fprintf(stderr, "no OpenCL column: %s\n", err);
+    else
+      cl = nncl_ctx_be(clctx);
+  }
+  char cpu[256];
+  cpu_model(cpu, sizeof cpu);
+  printf("machine: %s, %d thread%s\n", cpu, fb->threads, fb->threads == 1 ? "" : "s");
+  printf("own GEMM kernel: %s %zux%zu\n", fb->uk->isa, fb->uk->mr, fb->uk->nr);
+#if NNCL_HAVE_CBLAS
+#ifdef OPENBLAS_VERSION
+  openblas_set_num_threads(fb->threads);
+  printf("OpenBLAS: %s, core %s, %d threads\n", openblas_get_config(), openblas_get_corename(),
+         openblas_get_num_threads());
+#endif
+#else
+  printf("CBLAS: not built (no reference column)\n");
+#endif
+  if (cl) printf("OpenCL: %s\n", nncl_ctx_device(clctx));
+  printf("\nGFLOP/s (median of %d), ratio = path / OpenBLAS\n", quick ? 3 : 9);
+  printf("%-18s %5s %5s %5s %2s %9s %9s %9s %9s %8s %8s %8s\n", "shape", "m", "n", "k", "t",
+         "OpenBLAS", "own", "cblas", "cl", "own/ob", "cblas/ob", "cl/ob");
+  double step_ob = 0, step_own = 0;
+  int bad = 0;
+  for (size_t s = 0; s < NSHAPES; s++) {
+    const shape *sh = &shapes[s];
+    if (quick && sh->m == sh->n && sh->m == sh->k && (sh->m < 256 || sh->m > 1024)) continue;
+    size_t m = sh->m, n = sh->n, k = sh->k;
+    float *A = random_floats(m * k, 1), *B = random_floats(k * n, 2), *C = random_floats(m * n, 3);
+    if (!A || !B || !C) {
+      fprintf(stderr, "out of memory\n");
+      return 1;
+    }
+    job j = {.fb = fb, .threads = fb->threads, .cl = cl};
+    j.g = (fb_gemm_desc){sh->ta, sh->tb, m, n, k, 1.0f, 0.0f, A, B, C,
+                         sh->ta ? m : k, sh->tb ? k : n, n};
+    int reps = quick ? 3 : 9;
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    double t_ob = -1, t_cb = -1, t_cl = -1;
+    double t_own = time_call(call_own, &j, reps);
+#if NNCL_HAVE_CBLAS
+    t_ob = time_call(call_openblas, &j, reps);
+#endif
+#if NNCL_HAVE_CBLAS
+    t_cb = time_call(call_cblas_path, &j, reps);
+#endif
+    if (cl) {
+      nncl_buf *bA = upload(cl, A, m * k), *bB = upload(cl, B, k * n), *bC = upload(cl, C, m * n);
+      if (bA && bB && bC) {
+        j.clargs = (nncl_args){.t = {{bA, 0}, {bB, 0}, {bC, 0}}, .n = {m, n, k},
+                               .f = {1.0f, 0.0f}, .i = {sh->ta, sh->tb}};
+        t_cl = time_call(call_cl, &j, reps);
+        if (t_cl < 0) fprintf(stderr, "cl matmul failed: %s\n", nncl_errmsg(clctx));
+      }
+      if (bA) cl->release(cl, bA);
+      if (bB) cl->release(cl, bB);
+      if (bC) cl->release(cl, bC);
+    }
+    if (t_own < 0) bad = 1;
+    printf("%-18s %5zu %5zu %5zu %c%c", sh->name, m, n, k, sh->ta ? 'T' : 'N', sh->tb ? 'T' : 'N');
+    print_col(t_ob, flops);
+    print_col(t_own, flops);
+    print_col(t_cb, flops);
+    print_col(t_cl, flops);
+    if (t_ob > 0) {
+      printf(" %8.2f", t_ob / t_own);
+      if (t_cb > 0)
+        printf(" %8.2f", t_ob / t_cb);
+      else
+        printf(" %8s", "-");
+      if (t_cl > 0)
+        printf(" %8.2f", t_ob / t_cl);
+      else
+        printf(" %8s", "-");
+    }
+    printf("\n");
+    if (!strncmp(sh->name, "fc", 2)) {
+      step_ob += t_ob;
+      step_own += t_own;
+    }
+    free(A);
+    free(B);
+    free(C);
+  }
+  if (step_ob > 0)
+    printf("\nseed network GEMMs per training step: OpenBLAS %.1f us, own %.1f us (own/ob %.2f)\n",
+           step_ob * 1e6, step_own * 1e6, step_ob / step_own);
+  else
+    printf("\nseed network GEMMs per training step: own %.1f us\n", step_own * 1e6);
+  nncl_ctx_destroy(clctx);
+  nncl_ctx_destroy(ctx);
+  return bad;
+}

@@ -1,0 +1,192 @@
+/* ops_cl.c - the OpenCL op table; elementwise, activation and optimizer ops.
+ * Argument meanings are those of engine/ops.def. */
+#include "cl/backend_cl.h"
+#include "internal.h"
+
+static nncl_clbe *clbe(nncl_backend *be) { return (nncl_clbe *)be; }
+
+/* t0[k] = f0 */
+static int cl_fill(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_FILL, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_u32(&c, n);
+  nncl_cl_arg_f32(&c, a->f[0]);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* t1 = t0 */
+static int cl_copy(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_COPY, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  nncl_cl_arg_u32(&c, n);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* t2 = t0 + t1 */
+static int cl_add(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_ADD, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  nncl_cl_arg_ref(&c, a->t[2], n);
+  nncl_cl_arg_u32(&c, n);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* t1 = f0 t0 */
+static int cl_scale(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_SCALE, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  nncl_cl_arg_u32(&c, n);
+  nncl_cl_arg_f32(&c, a->f[0]);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* t1[r,c] = t0[r,c] + t2[c] over n0 x n1 */
+static int cl_bias_add(nncl_backend *be, const nncl_args *a)
+{
+  nncl_clbe *b = clbe(be);
+  nncl_cl_call c;
+  size_t rows = a->n[0], cols = a->n[1], n;
+  int st = nncl_cl_check_rows(b, "bias_add", rows, cols, &n);
+  if (st != 0)
+    return st;
+  if (nncl_cl_begin(b, NNCL_CL_K_BIAS_ADD, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[2], cols);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  nncl_cl_arg_u32(&c, rows);
+  nncl_cl_arg_u32(&c, cols);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* Forward activation: t1 = f(t0), alpha = f0. */
+static int unary(nncl_backend *be, const nncl_args *a, int kid)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), kid, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  nncl_cl_arg_u32(&c, n);
+  nncl_cl_arg_f32(&c, a->f[0]);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* Activation gradient: t2 = t1 * f'(t0), alpha = f0. */
+static int grad(nncl_backend *be, const nncl_args *a, int kid)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), kid, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  nncl_cl_arg_ref(&c, a->t[2], n);
+  nncl_cl_arg_u32(&c, n);
+  nncl_cl_arg_f32(&c, a->f[0]);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+#define ACTIVATION(op, id)                                                                   \
+  static int cl_##op(nncl_backend *be, const nncl_args *a) { return unary(be, a, NNCL_CL_K_##id); } \
+  static int cl_##op##_grad(nncl_backend *be, const nncl_args *a)                            \
+  {                                                                                          \
+    return grad(be, a, NNCL_CL_K_##id##_GRAD);                                               \
+  }
+ACTIVATION(relu, RELU)
+ACTIVATION(leaky_relu, LEAKY_RELU)
+ACTIVATION(elu, ELU)
+ACTIVATION(gelu, GELU)
+ACTIVATION(sigmoid, SIGMOID)
+ACTIVATION(tanh, TANH)
+
+/* SGD: t0 w, t1 g, t2 v (unused when f1 == 0); f0 lr, f1 momentum, f2 wd; i0 nesterov. */
+static int cl_sgd_update(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_SGD_UPDATE, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  /* v may be a null ref without momentum; the kernel never touches it then. */
+  nncl_cl_arg_ref(&c, a->f[1] != 0.0f ? a->t[2] : a->t[0], n);
+  nncl_cl_arg_u32(&c, n);
+  nncl_cl_arg_f32(&c, a->f[0]);
+  nncl_cl_arg_f32(&c, a->f[1]);
+  nncl_cl_arg_f32(&c, a->f[2]);
+  nncl_cl_arg_i32(&c, a->i[0]);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* Adam/AdamW: t0 w, t1 g, t2 m, t3 v; f0..f6 as ops.def; i0 decoupled. */
+static int cl_adam_update(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_ADAM_UPDATE, &c) != 0)
+    return c.status;
+  for (int k = 0; k < 4; k++)
+    nncl_cl_arg_ref(&c, a->t[k], n);
+  nncl_cl_arg_u32(&c, n);
+  for (int k = 0; k < 7; k++)
+    nncl_cl_arg_f32(&c, a->f[k]);
+  nncl_cl_arg_i32(&c, a->i[0]);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
+    [NNCL_OP_FILL] = cl_fill,
+    [NNCL_OP_COPY] = cl_copy,
+    [NNCL_OP_MATMUL] = nncl_cl_matmul,
+    [NNCL_OP_BIAS_ADD] = cl_bias_add,
+    [NNCL_OP_SUM_ROWS] = nncl_cl_sum_rows,
+    [NNCL_OP_ADD] = cl_add,
+    [NNCL_OP_SCALE] = cl_scale,
+    [NNCL_OP_RELU] = cl_relu,
+    [NNCL_OP_RELU_GRAD] = cl_relu_grad,
+    [NNCL_OP_LEAKY_RELU] = cl_leaky_relu,
+    [NNCL_OP_LEAKY_RELU_GRAD] = cl_leaky_relu_grad,
+    [NNCL_OP_ELU] = cl_elu,
+    [NNCL_OP_ELU_GRAD] = cl_elu_grad,
+    [NNCL_OP_GELU] = cl_gelu,
+    [NNCL_OP_GELU_GRAD] = cl_gelu_grad,
+    [NNCL_OP_SIGMOID] = cl_sigmoid,
+    [NNCL_OP_SIGMOID_GRAD] = cl_sigmoid_grad,
+    [NNCL_OP_TANH] = cl_tanh,
+    [NNCL_OP_TANH_GRAD] = cl_tanh_grad,
+    [NNCL_OP_SOFTMAX] = nncl_cl_softmax,
+    [NNCL_OP_SOFTMAX_GRAD] = nncl_cl_softmax_grad,
+    [NNCL_OP_SOFTMAX_XENT] = nncl_cl_softmax_xent,
+    [NNCL_OP_SOFTMAX_XENT_GRAD] = nncl_cl_softmax_xent_grad,
+    [NNCL_OP_MSE] = nncl_cl_mse,
+    [NNCL_OP_MSE_GRAD] = nncl_cl_mse_grad,
+    [NNCL_OP_BCE] = nncl_cl_bce,
+    [NNCL_OP_BCE_GRAD] = nncl_cl_bce_grad,
+    [NNCL_OP_SUM] = nncl_cl_sum,
+    [NNCL_OP_MEAN] = nncl_cl_mean,
+    [NNCL_OP_ARGMAX] = nncl_cl_argmax,
+    [NNCL_OP_ACCURACY] = nncl_cl_accuracy,
+    [NNCL_OP_SGD_UPDATE] = cl_sgd_update,
+    [NNCL_OP_ADAM_UPDATE] = cl_adam_update,
+};

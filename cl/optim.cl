@@ -1,0 +1,45 @@
+/* optim.cl - optimizer updates over n parameters, as PyTorch. One work-item per VW. */
+
+/* g = grad + wd w; v = mom v + g (mom != 0); g = nesterov ? g + mom v : v; w -= lr g.
+ * With mom == 0, v is not touched. */
+kernel void sgd_update(global float *w, ulong wo, global const float *grad, ulong go,
+                       global float *v, ulong vo, uint n, float lr, float mom, float wd,
+                       int nesterov)
+{
+  uint i = get_global_id(0) * VW;
+  if (i >= n)
+    return;
+  w += wo;
+  floatv x = loadv(w, i, n);
+  floatv g = loadv(grad + go, i, n) + V(wd) * x;
+  if (mom != 0.0f) {
+    floatv m = V(mom) * loadv(v + vo, i, n) + g;
+    storev(m, v + vo, i, n);
+    g = nesterov ? g + V(mom) * m : m;
+  }
+  storev(x - V(lr) * g, w, i, n);
+}
+
+/* AdamW (decoupled): w *= 1 - lr wd; Adam: g += wd w.
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= lr (m c1) / (sqrt(v c2) + eps),
+ * c1 = 1/(1-b1^t), c2 = 1/(1-b2^t). */
+kernel void adam_update(global float *w, ulong wo, global const float *grad, ulong go,
+                        global float *m_, ulong mo, global float *v_, ulong vo, uint n,
+                        float lr, float b1, float b2, float eps, float wd, float c1, float c2,
+                        int decoupled)
+{
+  uint i = get_global_id(0) * VW;
+  if (i >= n)
+    return;
+  w += wo;
+  floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
+  if (decoupled)
+    x = x * V(1.0f - lr * wd);
+  else
+    g = g + V(wd) * x;
+  floatv m = V(b1) * loadv(m_ + mo, i, n) + V(1.0f - b1) * g;
+  floatv v = V(b2) * loadv(v_ + vo, i, n) + V(1.0f - b2) * g * g;
+  storev(m, m_ + mo, i, n);
+  storev(v, v_ + vo, i, n);
+  storev(x - V(lr) * (m * V(c1)) / (sqrt(v * V(c2)) + V(eps)), w, i, n);
+}
