@@ -172,7 +172,19 @@ int nncl_cl_build(nncl_clbe *b, int fam);
 int nncl_cl_kernel(nncl_clbe *b, int kid, cl_kernel *out);
 void nncl_cl_programs_release(nncl_clbe *b);
 
-/* cache_cl.c: our on-disk program binary cache (non-PoCL devices, or forced). */
+/* cache_cl.c: our on-disk program binary cache (non-PoCL devices, or forced).
+ * Entry <nncl_cache_dir()>/cl/<key as 16 hex digits>.bin = this header + the binary. */
+#define NNCL_CL_CACHE_FORMAT 1u
+#define NNCL_CL_FNV_BASIS 0xcbf29ce484222325ull
+typedef struct nncl_cl_cache_header {
+  char magic[8];      /* "NNCLBIN\n" */
+  uint32_t format;    /* NNCL_CL_CACHE_FORMAT */
+  uint32_t reserved;
+  uint64_t key;
+  uint64_t length;    /* payload bytes */
+  uint64_t checksum;  /* FNV-1a 64 of the payload */
+} nncl_cl_cache_header;
+
 uint64_t nncl_cl_fnv1a(uint64_t h, const void *p, size_t n);
 /* Path of the entry for key (the hash of sources, options and device). */
 int nncl_cl_cache_path(uint64_t key, char *out, size_t n);

@@ -15,18 +15,8 @@
 #include "cl/backend_cl.h"
 #include "internal.h"
 
-#define CACHE_FORMAT 1u
 #define CACHE_MAX_BYTES ((uint64_t)1 << 30)
 static const char cache_magic[8] = {'N', 'N', 'C', 'L', 'B', 'I', 'N', '\n'};
-
-typedef struct cache_header {
-  char magic[8];
-  uint32_t format;
-  uint32_t reserved;
-  uint64_t key;
-  uint64_t length;    /* payload bytes */
-  uint64_t checksum;  /* FNV-1a 64 of the payload */
-} cache_header;
 
 uint64_t nncl_cl_fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -36,7 +26,6 @@ uint64_t nncl_cl_fnv1a(uint64_t h, const void *p, size_t n)
   return h;
 }
 
-#define FNV_BASIS 0xcbf29ce484222325ull
 
 /* Strings are hashed with their terminating NUL so that fields cannot run together. */
 static uint64_t hash_str(uint64_t h, const char *s) { return nncl_cl_fnv1a(h, s, strlen(s) + 1); }
@@ -44,8 +33,8 @@ static uint64_t hash_str(uint64_t h, const char *s) { return nncl_cl_fnv1a(h, s,
 uint64_t nncl_cl_cache_key(const nncl_clbe *b, const char *const *src, const size_t *len,
                            int nsrc, const char *options)
 {
-  uint32_t format = CACHE_FORMAT;
-  uint64_t h = nncl_cl_fnv1a(FNV_BASIS, &format, sizeof format);
+  uint32_t format = NNCL_CL_CACHE_FORMAT;
+  uint64_t h = nncl_cl_fnv1a(NNCL_CL_FNV_BASIS, &format, sizeof format);
   for (int k = 0; k < nsrc; k++) {
     uint64_t n = len[k];
     h = nncl_cl_fnv1a(h, &n, sizeof n);
@@ -88,7 +77,7 @@ static cl_program reject(nncl_clbe *b, const char *path, const char *what, const
 cl_program nncl_cl_cache_load(nncl_clbe *b, uint64_t key, const char *options, const char *what)
 {
   char path[1100], reason[160];
-  cache_header h;
+  nncl_cl_cache_header h;
   cl_int err, binerr = CL_SUCCESS;
   if (nncl_cl_cache_path(key, path, sizeof path) != 0)
     return NULL;
@@ -97,7 +86,7 @@ cl_program nncl_cl_cache_load(nncl_clbe *b, uint64_t key, const char *options, c
     return NULL;
   if (fread(&h, 1, sizeof h, f) != sizeof h)
     return reject(b, path, what, "shorter than its header", NULL, f, NULL);
-  if (memcmp(h.magic, cache_magic, sizeof cache_magic) != 0 || h.format != CACHE_FORMAT ||
+  if (memcmp(h.magic, cache_magic, sizeof cache_magic) != 0 || h.format != NNCL_CL_CACHE_FORMAT ||
       h.key != key)
     return reject(b, path, what, "wrong magic, format or key", NULL, f, NULL);
   if (h.length == 0 || h.length > CACHE_MAX_BYTES)
@@ -114,7 +103,7 @@ cl_program nncl_cl_cache_load(nncl_clbe *b, uint64_t key, const char *options, c
   if (fgetc(f) != EOF)
     return reject(b, path, what, "trailing bytes", payload, f, NULL);
   fclose(f);
-  if (nncl_cl_fnv1a(FNV_BASIS, payload, h.length) != h.checksum)
+  if (nncl_cl_fnv1a(NNCL_CL_FNV_BASIS, payload, h.length) != h.checksum)
     return reject(b, path, what, "checksum mismatch", payload, NULL, NULL);
   size_t len = h.length;
   const unsigned char *bin = payload;
@@ -166,13 +155,13 @@ void nncl_cl_cache_store(nncl_clbe *b, uint64_t key, cl_program prog, const char
     free(bin);
     return;
   }
-  cache_header h;
+  nncl_cl_cache_header h;
   memset(&h, 0, sizeof h);
   memcpy(h.magic, cache_magic, sizeof h.magic);
-  h.format = CACHE_FORMAT;
+  h.format = NNCL_CL_CACHE_FORMAT;
   h.key = key;
   h.length = size;
-  h.checksum = nncl_cl_fnv1a(FNV_BASIS, bin, size);
+  h.checksum = nncl_cl_fnv1a(NNCL_CL_FNV_BASIS, bin, size);
   snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)

@@ -261,9 +261,16 @@ int nncl_cl_pick(const nncl_cl_dev *d, int n, const nncl_devspec *spec, int auto
   else if (spec->index >= 0 && nmatch > 0)
     snprintf(why, whylen, "%s: index %d out of range (%d matching device%s)", want, spec->index,
              nmatch, nmatch == 1 ? "" : "s");
-  else
-    snprintf(why, whylen, "%s: no %sOpenCL device matches (%d device%s found)", want,
-             auto_mode ? "GPU or accelerator " : "", n, n == 1 ? "" : "s");
+  else {
+    char seen[300] = "";
+    for (int k = 0; k < n && k < 4; k++) {
+      size_t len = strlen(seen);
+      snprintf(seen + len, sizeof seen - len, "%s%s [%s]", k ? ", " : "", d[k].name,
+               nncl_cl_type_name(d[k].type));
+    }
+    snprintf(why, whylen, "%s: no %sOpenCL device matches; found %s%s", want,
+             auto_mode ? "GPU or accelerator " : "", seen, n > 4 ? ", ..." : "");
+  }
   return -1;
 }
 

@@ -137,7 +137,8 @@ int nncl_fb_create(struct nncl_ctx *ctx, int threads, nncl_backend **out)
   fb->threads = NNCL_HAVE_OPENMP ? (threads ? threads : fb_cores()) : 1;
   fb->gemm = path;
   fb->uk = fb_ukernel_best();
-  fb->gemm_pack = -1;
+  fb->gemm_pack_b = -1;
+  fb->gemm_grain = FB_GEMM_GRAIN;
   nncl_backend *be = &fb->base;
   *be = (nncl_backend){
     .name = "c",

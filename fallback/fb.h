@@ -40,7 +40,8 @@ typedef struct fb_backend {
   int threads;               /* >= 1; 1 when built without OpenMP */
   int gemm;                  /* fb_gemm_path MATMUL uses ($NNCL_GEMM=own|cblas) */
   const fb_ukernel *uk;
-  int gemm_pack;             /* own GEMM packing: -1 by size, else bit 0 packs A, bit 1 B */
+  int gemm_pack_b;           /* own GEMM packs B: -1 by size, 0 only when transposed, 1 always */
+  size_t gemm_grain;         /* own GEMM multiply-adds per thread before a second pays */
   float *ws;                 /* GEMM packing workspace, grown on demand */
   size_t ws_floats;
 } fb_backend;
@@ -101,6 +102,9 @@ typedef struct fb_gemm_desc {
   float *c;
   size_t lda, ldb, ldc;
 } fb_gemm_desc;
+
+/* Default fb_backend.gemm_grain: a second thread pays from about 2 x 1.5M multiply-adds. */
+#define FB_GEMM_GRAIN ((size_t)3 << 19)
 
 /* Runs g on `path` with fb's threads and workspace. Returns 0 or a status
  * (NNCL_EUNSUPPORTED: CBLAS not built or sizes beyond its int range; NNCL_ENOMEM). */

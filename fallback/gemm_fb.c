@@ -1,59 +1,33 @@
 /* gemm_fb.c - own SGEMM (GotoBLAS/BLIS structure) and the MATMUL op.
  *
- * for jc (NC columns of C):  for pc (KC of depth):  pack B panel (kc x nc) in NR slivers
- *   for ic (MC rows):  pack A block (mc x kc) in MR slivers
- *     for ir:  for jr:  micro-kernel (MR x NR tile over kc)
- * Threads pack the shared panels together and split the tiles; every C element is computed
- * by the same sequence of operations whatever the thread count, so results are identical. */
+ * for jc (NC columns of C):  for pc (KC of depth):
+ *   pack the B panel (kc x nc) into NR-wide slivers (or read B's rows in place)
+ *   for ir (MR rows):  for jr (NR columns):  micro-kernel on an MR x NR tile of C
+ * A is read in place by the micro-kernel's broadcasts (packing it measured no faster here).
+ * Threads pack the panel together and split the tiles; every element of C is computed by
+ * the same sequence of operations whatever the thread count, so results are identical. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fb.h"
 
-/* Blocking (floats): the A sliver (MR x KC) stays in L1, the B panel (KC x NC) in L2. */
+/* Blocking (floats): an A sliver (MR x KC) stays in L1, the B panel (KC x NC) in L2. */
 #define GEMM_KC 384
-#define GEMM_MC 192
-#define GEMM_NC 512
-/* Flops one thread should get before a second one pays for the fork and the barriers. */
-#define GEMM_FLOP_GRAIN ((size_t)3 << 20)
+#define GEMM_NC 1024
+/* Below this many rows of C the B panel is read in place: packing would not pay. */
+#define GEMM_PACK_ROWS 256
 
 typedef struct gemm_job {
   const fb_gemm_desc *g;
   const fb_ukernel *uk;
-  float *ap, *bp;
-  size_t kc, mc, nc;
-  int pack_a, pack_b;   /* else the kernel reads A with strides, B rows in place */
+  float *bp;
+  size_t kc, nc;
+  int pack_b;   /* else B's rows are read in place (a partial last sliver is still packed) */
 } gemm_job;
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
-
-/* Packs slivers [s0, s1) of op(A)[ic.., pc..pc+kc) from ap on: sliver s holds rows
- * ic + s*mr .. as Ap[p][i], zero-padded to mr rows. */
-static void pack_a(const fb_gemm_desc *g, size_t mr, size_t ic, size_t mcur, size_t pc,
-                   size_t kc, float *ap, size_t s0, size_t s1)
-{
-  for (size_t s = s0; s < s1; s++) {
-    float *restrict dst = ap + (s - s0) * mr * kc;
-    size_t i0 = ic + s * mr, rows = min_sz(mr, ic + mcur - i0);
-    if (!g->ta) {
-      for (size_t i = 0; i < rows; i++) {
-        const float *restrict src = g->a + (i0 + i) * g->lda + pc;
-        for (size_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
-      }
-      for (size_t i = rows; i < mr; i++)
-        for (size_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
-    } else {
-      for (size_t p = 0; p < kc; p++) {
-        const float *restrict src = g->a + (pc + p) * g->lda + i0;
-        float *restrict d = dst + p * mr;
-        for (size_t i = 0; i < rows; i++) d[i] = src[i];
-        for (size_t i = rows; i < mr; i++) d[i] = 0.0f;
-      }
-    }
-  }
-}
 
 /* Packs slivers [s0, s1) of op(B)[pc..pc+kc, jc..) from bp on: sliver s holds columns
  * jc + s*nr .. as Bp[p][j], zero-padded to nr columns. */
@@ -71,12 +45,16 @@ static void pack_b(const fb_gemm_desc *g, size_t nr, size_t jc, size_t ncur, siz
         for (size_t j = cols; j < nr; j++) d[j] = 0.0f;
       }
     } else {
-      for (size_t j = 0; j < cols; j++) {
-        const float *restrict src = g->b + (j0 + j) * g->ldb + pc;
-        for (size_t p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+      /* Transpose in chunks of 64 rows of the sliver so the writes stay in L1. */
+      for (size_t p0 = 0; p0 < kc; p0 += 64) {
+        size_t p1 = min_sz(p0 + 64, kc);
+        for (size_t j = 0; j < cols; j++) {
+          const float *restrict src = g->b + (j0 + j) * g->ldb + pc;
+          for (size_t p = p0; p < p1; p++) dst[p * nr + j] = src[p];
+        }
+        for (size_t j = cols; j < nr; j++)
+          for (size_t p = p0; p < p1; p++) dst[p * nr + j] = 0.0f;
       }
-      for (size_t j = cols; j < nr; j++)
-        for (size_t p = 0; p < kc; p++) dst[p * nr + j] = 0.0f;
     }
   }
 }
@@ -86,54 +64,39 @@ static void gemm_thread(void *arg, int t, int nt)
   const gemm_job *J = arg;
   const fb_gemm_desc *g = J->g;
   const size_t mr = J->uk->mr, nr = J->uk->nr, T = (size_t)t, NT = (size_t)nt;
-  /* Unpacked A: element (i, p) at a[i rsa + p csa]. */
-  const size_t rsa = J->pack_a ? 1 : g->ta ? 1 : g->lda;
-  const size_t csa = J->pack_a ? mr : g->ta ? g->lda : 1;
+  const size_t mi = ceil_div(g->m, mr);
+  /* A(i, p) = a[i rsa + p csa] */
+  const size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
   for (size_t jc = 0; jc < g->n; jc += J->nc) {
     size_t ncur = min_sz(J->nc, g->n - jc), nj = ceil_div(ncur, nr);
-    /* Unpacked B still packs a partial last sliver (its rows must hold NR floats). */
-    size_t edge = !J->pack_b && ncur % nr ? nj - 1 : nj;
+    /* Slivers from `edge` on come from the packed panel. */
+    size_t edge = J->pack_b ? 0 : ncur % nr ? nj - 1 : nj;
     for (size_t pc = 0; pc < g->k; pc += J->kc) {
       size_t kc = min_sz(J->kc, g->k - pc);
       float beta = pc ? 1.0f : g->beta;
-      if (J->pack_b) {
-        size_t s0 = nj * T / NT;
-        pack_b(g, nr, jc, ncur, pc, kc, J->bp + s0 * nr * kc, s0, nj * (T + 1) / NT);
-      } else if (edge < nj && T == NT - 1) {
-        pack_b(g, nr, jc, ncur, pc, kc, J->bp, edge, nj);
+      size_t s0 = edge + (nj - edge) * T / NT, s1 = edge + (nj - edge) * (T + 1) / NT;
+      pack_b(g, nr, jc, ncur, pc, kc, J->bp + (s0 - edge) * nr * kc, s0, s1);
+      if (NT > 1) fb_barrier();
+      /* Split the tile grid along columns when there are enough, else along rows. */
+      size_t i0 = 0, i1 = mi, j0 = 0, j1 = nj;
+      if (nj >= NT * 2 || nj >= mi) {
+        j0 = nj * T / NT;
+        j1 = nj * (T + 1) / NT;
+      } else {
+        i0 = mi * T / NT;
+        i1 = mi * (T + 1) / NT;
       }
-      for (size_t ic = 0; ic < g->m; ic += J->mc) {
-        size_t mcur = min_sz(J->mc, g->m - ic), mi = ceil_div(mcur, mr);
-        if (J->pack_a) {
-          size_t s0 = mi * T / NT;
-          pack_a(g, mr, ic, mcur, pc, kc, J->ap + s0 * mr * kc, s0, mi * (T + 1) / NT);
+      for (size_t ir = i0; ir < i1; ir++) {
+        size_t i = ir * mr;
+        const float *a = g->ta ? g->a + pc * g->lda + i : g->a + i * g->lda + pc;
+        for (size_t jr = j0; jr < j1; jr++) {
+          size_t j = jc + jr * nr;
+          const float *b = jr >= edge ? J->bp + (jr - edge) * nr * kc : g->b + pc * g->ldb + j;
+          J->uk->fn(kc, a, rsa, csa, b, jr >= edge ? nr : g->ldb, g->c + i * g->ldc + j, g->ldc,
+                    g->alpha, beta, min_sz(mr, g->m - i), min_sz(nr, g->n - j));
         }
-        if (NT > 1) fb_barrier();
-        /* Split the tile grid along columns when there are enough, else along rows. */
-        size_t i0 = 0, i1 = mi, j0 = 0, j1 = nj;
-        if (nj >= NT * 2 || nj >= mi) {
-          j0 = nj * T / NT;
-          j1 = nj * (T + 1) / NT;
-        } else {
-          i0 = mi * T / NT;
-          i1 = mi * (T + 1) / NT;
-        }
-        for (size_t ir = i0; ir < i1; ir++) {
-          size_t i = ic + ir * mr;
-          const float *a = J->pack_a ? J->ap + ir * mr * kc
-                           : g->ta   ? g->a + pc * g->lda + i
-                                     : g->a + i * g->lda + pc;
-          for (size_t jr = j0; jr < j1; jr++) {
-            size_t j = jc + jr * nr;
-            const float *b = J->pack_b || jr >= edge ? J->bp + (jr - (J->pack_b ? 0 : edge)) * nr * kc
-                                                     : g->b + pc * g->ldb + j;
-            size_t rsb = J->pack_b || jr >= edge ? nr : g->ldb;
-            J->uk->fn(kc, a, rsa, csa, b, rsb, g->c + i * g->ldc + j, g->ldc, g->alpha, beta,
-                      min_sz(mr, g->m - i), min_sz(nr, g->n - j));
-          }
-        }
-        if (NT > 1) fb_barrier();
       }
+      if (NT > 1) fb_barrier();
     }
   }
 }
@@ -178,22 +141,13 @@ int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g)
   if (fb_gemm_trivial(g)) return 0;
   const fb_ukernel *uk = fb->uk;
   gemm_job J = {.g = g, .uk = uk};
-  int pk = fb->gemm_pack >= 0 ? fb->gemm_pack : getenv("NNCL_GEMM_PACK") ? atoi(getenv("NNCL_GEMM_PACK")) : 3;
-  J.pack_a = pk & 1;
-  J.pack_b = (pk & 2) || g->tb;
-  size_t KC = getenv("KC") ? (size_t)atoi(getenv("KC")) : GEMM_KC;
-  size_t MC = getenv("MC") ? (size_t)atoi(getenv("MC")) : GEMM_MC;
-  size_t NC = getenv("NC") ? (size_t)atoi(getenv("NC")) : GEMM_NC;
-  J.kc = block_size(g->k, KC, 1);
-  J.mc = block_size(g->m, MC, uk->mr);
-  J.nc = block_size(g->n, NC, uk->nr);
-  size_t bfl = ceil_div(J.kc * J.nc, 16) * 16;
-  int st = gemm_ws(fb, bfl + J.kc * J.mc);
+  J.pack_b = g->tb || (fb->gemm_pack_b < 0 ? g->m >= GEMM_PACK_ROWS : fb->gemm_pack_b);
+  J.kc = block_size(g->k, GEMM_KC, 1);
+  J.nc = block_size(g->n, GEMM_NC, uk->nr);
+  int st = gemm_ws(fb, J.kc * J.nc);
   if (st) return st;
   J.bp = fb->ws;
-  J.ap = fb->ws + bfl;
-  size_t flops = fb_mul(fb_mul(g->m, g->n), g->k);
-  int nt = fb_threads_for(fb, flops, GEMM_FLOP_GRAIN / 2);
+  int nt = fb_threads_for(fb, fb_mul(fb_mul(g->m, g->n), g->k), fb->gemm_grain);
   fb_team(nt, gemm_thread, &J);
   return 0;
 }

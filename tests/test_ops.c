@@ -369,7 +369,7 @@ static int run_case(env *E, const op_case *c, uint64_t seed)
   if (!fail && op_tol(c).abs_scale) reference(c, &h, 1, scale);
   fail = fail || run_on(E->dut, c, &h, &rng, got) || compare(c, &h, got, want, NULL, scale, 1, E->dut->name, seed);
   if (!fail && E->c) {
-    fail = run_on(E->c, c, &h, &rng, other) || compare(c, &h, got, NULL, other, NULL, 2, "cl vs c", seed);
+    fail = run_on(E->c, c, &h, &rng, other) || compare(c, &h, got, NULL, other, scale, 2, "cl vs c", seed);
     free_outs(other);
   }
   if (!fail && tu_is_c(E->dut)) {
