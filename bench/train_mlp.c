@@ -65,6 +65,15 @@ static void cpu_model(char *out, size_t n) {
   if (f) fclose(f);
 }
 
+/* 1-minute load average: other processes on the machine skew every figure. */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f && fscanf(f, "%lf", &l) != 1) l = -1;
+  if (f) fclose(f);
+  return l;
+}
+
 static double peak_rss_mb(void) {
   struct rusage ru;
   return getrusage(RUSAGE_SELF, &ru) ? -1 : (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is KiB on Linux */
@@ -187,7 +196,8 @@ int main(int argc, char **argv) {
   cpu_model(cpu, sizeof cpu);
   printf("train_mlp: seed network 784-128-64-10, Adam lr 1e-3, batch %d, %s, median of %d\n", BATCH,
          o.batches ? "limited batches" : "full epochs", o.repeats);
-  printf("machine: %s, %ld cores online, %d threads, nncl %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN), o.threads, nncl_version());
+  printf("machine: %s, %ld cores online, %d threads, nncl %s, load average %.2f\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+         o.threads, nncl_version(), loadavg());
   if (o.batches) printf("batches per repeat: %d (%d samples)\n", o.batches, o.batches * BATCH);
   printf("samples/s per repeat:\n");
 
@@ -204,7 +214,7 @@ int main(int argc, char **argv) {
   double t_med = o.torch ? run_torch(&o, tv) : -1;
   if (o.torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
 
-  printf("\nresults (median samples/s):\n");
+  printf("\nresults (median samples/s; load average now %.2f):\n", loadavg());
   printf("  nncl C       %10.0f   %s\n", c_med, c_desc);
   printf("  peak RSS after the C run: %.0f MiB (includes the 47 MB uint8 training set)\n", rss);
   if (cl_med > 0) printf("  nncl OpenCL  %10.0f   %s\n", cl_med, cl_desc);

@@ -5,9 +5,13 @@
  *   relu | leaky_relu alpha=0.01 | elu alpha=1 | gelu | sigmoid | tanh | softmax
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "modelfile.h"
@@ -18,6 +22,13 @@ static int bad_value(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, co
       return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: key '%s' expects %s, got '%s'", mf->name, l->kv[k].line,
                       l->kv[k].col + (int)strlen(key) + 1, key, what, l->kv[k].value);
   return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: key '%s': %s", mf->name, l->line, l->col, key, what);
+}
+
+/* alpha=F: finite and within float range (1e39 would become inf and not write back). */
+static int get_alpha(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, double *alpha) {
+  int r = nncl_mf_float(ctx, mf, l, "alpha", 0, alpha);
+  if (!r && !(fabs(*alpha) <= FLT_MAX)) return bad_value(ctx, mf, l, "alpha", "a number within float range");
+  return r;
 }
 
 static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
@@ -46,7 +57,7 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
     int act = NNCL_ACT_NONE, init = NNCL_INIT_DEFAULT;
     const char *s;
     if ((r = nncl_mf_check_keys(ctx, mf, l, known)) || (r = nncl_mf_int(ctx, mf, l, "units", 0, 1, 1 << 24, &units)) ||
-        (r = nncl_mf_float(ctx, mf, l, "alpha", 0, &alpha)))
+        (r = get_alpha(ctx, mf, l, &alpha)))
       return r;
     if (units == 0) return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: dense needs units=N", mf->name, l->line, l->col);
     if ((s = nncl_mf_get(l, "act")) && (act = nncl_act_parse(s)) < 0)
@@ -60,7 +71,7 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
     static const char *const known_alpha[] = {"alpha", "name", NULL}, *const known[] = {"name", NULL};
     int has_alpha = act == NNCL_ACT_LEAKY_RELU || act == NNCL_ACT_ELU;
     if ((r = nncl_mf_check_keys(ctx, mf, l, has_alpha ? known_alpha : known)) ||
-        (r = nncl_mf_float(ctx, mf, l, "alpha", 0, &alpha)))
+        (r = get_alpha(ctx, mf, l, &alpha)))
       return r;
     return nncl_layer_act(m, name, act, (float)alpha);
   }
@@ -79,6 +90,7 @@ int nncl_model_parse(nncl_ctx *ctx, const char *text, const char *name, nncl_mod
   if ((r = nncl_model_create(ctx, &m))) goto done;
   for (int i = 0; i < mf.nlines && !r; i++) {
     r = build_line(m, &mf, &mf.lines[i]);
+    if (r == NNCL_EINVAL) r = NNCL_EFORMAT; /* an invalid value in a file is a malformed file */
     if (r && !strstr(nncl_errmsg(ctx), mf.name)) /* builder errors lack a position */
       nncl_err(ctx, r, "%s:%d:%d: %s", mf.name, mf.lines[i].line, mf.lines[i].col, nncl_errmsg(ctx));
   }
@@ -95,8 +107,15 @@ done:
 int nncl_model_parse_file(nncl_ctx *ctx, const char *path, nncl_model **out) {
   if (!ctx || !path || !out) return nncl_err(ctx, NNCL_EINVAL, "model parse: NULL argument");
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return nncl_err(ctx, NNCL_EIO, "%s: %s", path, strerror(errno));
+  /* opening a FIFO without a writer must not block: open non-blocking, then read blocking
+   * (a pipe with a writer is read to its end; without one, reads see the end at once) */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  FILE *f = fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) ? NULL : fdopen(fd, "rb");
+  if (!f) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return nncl_err(ctx, NNCL_EIO, "%s: %s", path, strerror(e));
+  }
   nncl_strbuf sb = {0};
   char chunk[4096];
   size_t n;
