@@ -72,10 +72,10 @@ static int bias_add_grad(nncl_graph *g, int i) {
   return 0;
 }
 
-/* y = a + b: da = dy, db = dy */
-static int add_grad(nncl_graph *g, int i) {
+/* y = a + b: da = dy, db = dy;  y = copy(x): dx = dy */
+static int pass_grad(nncl_graph *g, int i) {
   nncl_node *n = &g->nodes[i];
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < n->nin; k++) {
     int x = n->in[k];
     if (!needs(g, x)) continue;
     nncl_args a = {0};
@@ -116,7 +116,8 @@ int nncl_backward_rule(nncl_graph *g, int i) {
   switch (g->nodes[i].kind) {
   case NNCL_OP_MATMUL: return matmul_grad(g, i);
   case NNCL_OP_BIAS_ADD: return bias_add_grad(g, i);
-  case NNCL_OP_ADD: return add_grad(g, i);
+  case NNCL_OP_ADD:
+  case NNCL_OP_COPY: return pass_grad(g, i);
   case NNCL_OP_SCALE: return scale_grad(g, i);
   case NNCL_OP_SOFTMAX: return softmax_grad(g, i);
   case NNCL_OP_RELU: return unary_grad(g, i, NNCL_OP_RELU_GRAD, 0);

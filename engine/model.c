@@ -29,6 +29,7 @@ void nncl_model_destroy(nncl_model *m) {
 int nncl_model_add_layer(nncl_model *m, const char *name, const char *kind_name, int kind) {
   if (m->g.param_arena) return nncl_err(m->ctx, NNCL_ESTATE, "layers cannot be added after compile");
   char buf[48];
+  if (!(name && *name) && m->next_name[0]) name = m->next_name;
   if (name && *name) {
     if (strlen(name) >= sizeof buf) return nncl_err(m->ctx, NNCL_EINVAL, "layer name '%s' is too long", name);
     snprintf(buf, sizeof buf, "%s", name);
@@ -54,7 +55,42 @@ int nncl_model_add_layer(nncl_model *m, const char *name, const char *kind_name,
   snprintf(L->name, sizeof L->name, "%s", buf);
   L->kind = kind;
   L->out = -1;
+  if (m->next_nin) {
+    L->nin = m->next_nin;
+    memcpy(L->in, m->next_in, sizeof L->in);
+    L->joined = !(L->nin == 1 && L->in[0] == m->nlayers - 1);
+  } else if (m->nlayers) {
+    L->nin = 1;
+    L->in[0] = m->nlayers - 1;
+  }
+  m->next_name[0] = 0;
+  m->next_nin = 0;
   return m->nlayers++;
+}
+
+int nncl_model_next(nncl_model *m, const char *name, const char *from) {
+  if (!m) return NNCL_EINVAL;
+  m->next_name[0] = 0;
+  m->next_nin = 0;
+  if (name && strlen(name) >= sizeof m->next_name) return nncl_err(m->ctx, NNCL_EINVAL, "layer name '%s' is too long", name);
+  if (name) snprintf(m->next_name, sizeof m->next_name, "%s", name);
+  for (const char *s = from; s && *s;) {
+    size_t len = strcspn(s, ",");
+    int found = -1;
+    for (int i = 0; i < m->nlayers && found < 0; i++)
+      if (strlen(m->layers[i].name) == len && !strncmp(m->layers[i].name, s, len)) found = i;
+    if (found < 0) {
+      m->next_nin = 0;
+      return nncl_err(m->ctx, NNCL_EINVAL, "from: no earlier layer named '%.*s'", (int)(len < 64 ? len : 64), s);
+    }
+    if (m->next_nin == NNCL_LAYER_MAX_IN) {
+      m->next_nin = 0;
+      return nncl_err(m->ctx, NNCL_EINVAL, "from: at most %d inputs", NNCL_LAYER_MAX_IN);
+    }
+    m->next_in[m->next_nin++] = found;
+    s += len + (s[len] == ',');
+  }
+  return 0;
 }
 
 int nncl_model_input(nncl_model *m, int ndim, const int64_t *shape) {
@@ -84,6 +120,9 @@ int nncl_model_activation(nncl_model *m, int act, float alpha) {
   return m ? nncl_layer_act(m, NULL, act, alpha) : NNCL_EINVAL;
 }
 
+int nncl_model_add(nncl_model *m) { return m ? nncl_layer_add(m, NULL) : NNCL_EINVAL; }
+int nncl_model_flatten(nncl_model *m) { return m ? nncl_layer_flatten(m, NULL) : NNCL_EINVAL; }
+
 /* ---- shapes and summary ------------------------------------------------------------ */
 
 static int output_node(const nncl_model *m) { return m->nlayers ? m->layers[m->nlayers - 1].out : -1; }
@@ -107,7 +146,7 @@ int nncl_model_summary(const nncl_model *m, void (*fn)(void *user, const char *l
   if (!m || !fn) return NNCL_EINVAL;
   char line[256], shape[96];
   int64_t total = 0, trainable = 0;
-  fn(user, "layer            kind        output shape          params");
+  fn(user, "layer            kind        output shape          params   inputs (joins)");
   for (int li = 0; li < m->nlayers; li++) {
     const nncl_layer *L = &m->layers[li];
     int64_t np = 0;
@@ -117,12 +156,15 @@ int nncl_model_summary(const nncl_model *m, void (*fn)(void *user, const char *l
         if (m->g.params[p].trainable) trainable += m->g.params[p].numel;
       }
     total += np;
-    const char *kind = L->kind == NNCL_LAYER_INPUT ? "input" : L->kind == NNCL_LAYER_DENSE ? "dense" : nncl_act_name(L->act);
+    const char *kind = nncl_layer_kind_name(L);
     char kbuf[32];
     if (L->kind == NNCL_LAYER_DENSE && L->act != NNCL_ACT_NONE) snprintf(kbuf, sizeof kbuf, "dense+%s", nncl_act_name(L->act));
     else snprintf(kbuf, sizeof kbuf, "%s", kind);
     shape_str(&m->g.nodes[L->out], shape, sizeof shape);
-    snprintf(line, sizeof line, "%-16s %-11s %-21s %lld", L->name, kbuf, shape, (long long)np);
+    int k = snprintf(line, sizeof line, "%-16s %-11s %-21s %-8lld", L->name, kbuf, shape, (long long)np);
+    for (int j = 0; L->joined && j < L->nin && k > 0 && (size_t)k < sizeof line; j++)
+      k += snprintf(line + k, sizeof line - (size_t)k, "%s%s", j ? ", " : " <- ", m->layers[L->in[j]].name);
+    for (size_t e = strlen(line); e > 0 && line[e - 1] == ' '; e--) line[e - 1] = 0;
     fn(user, line);
   }
   snprintf(line, sizeof line, "total parameters: %lld (trainable %lld)", (long long)total, (long long)trainable);

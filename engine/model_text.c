@@ -3,6 +3,9 @@
  *   input shape=784                      per-sample shape, e.g. shape=1,28,28
  *   dense units=128 act=relu init=he_uniform name=fc1
  *   relu | leaky_relu alpha=0.01 | elu alpha=1 | gelu | sigmoid | tanh | softmax
+ *   add from=a,b                         residual connection: sum of named layers
+ *   flatten
+ * Every layer takes name= and from= (inputs: earlier layers; default the previous one).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,15 +36,16 @@ static int get_alpha(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, do
 
 static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
   nncl_ctx *ctx = m->ctx;
-  const char *name = nncl_mf_get(l, "name");
+  const char *name = nncl_mf_get(l, "name"), *from = nncl_mf_get(l, "from");
   double alpha = 0;
   int r;
   if (name && strlen(name) >= sizeof m->layers[0].name) return bad_value(ctx, mf, l, "name", "at most 47 characters");
+  if ((name || from) && nncl_model_next(m, name, from)) return bad_value(ctx, mf, l, from ? "from" : "name", nncl_errmsg(ctx));
   if (m->nlayers == 0 && strcmp(l->kind, "input"))
     return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: the first layer must be 'input shape=...', got '%s'", mf->name,
                     l->line, l->col, l->kind);
   if (!strcmp(l->kind, "input")) {
-    static const char *const known[] = {"shape", "name", NULL};
+    static const char *const known[] = {"shape", "name", NULL}; /* no from=: nothing precedes it */
     int64_t shape[NNCL_MAX_DIMS];
     int nd = 0;
     if ((r = nncl_mf_check_keys(ctx, mf, l, known)) || (r = nncl_mf_ints(ctx, mf, l, "shape", NNCL_MAX_DIMS - 1, shape, &nd)))
@@ -52,7 +56,7 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
     return nncl_model_input(m, nd, shape);
   }
   if (!strcmp(l->kind, "dense")) {
-    static const char *const known[] = {"units", "act", "init", "alpha", "name", NULL};
+    static const char *const known[] = {"units", "act", "init", "alpha", "name", "from", NULL};
     int64_t units;
     int act = NNCL_ACT_NONE, init = NNCL_INIT_DEFAULT;
     const char *s;
@@ -68,15 +72,20 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
   }
   int act = nncl_act_parse(l->kind);
   if (act > NNCL_ACT_NONE) {
-    static const char *const known_alpha[] = {"alpha", "name", NULL}, *const known[] = {"name", NULL};
+    static const char *const known_alpha[] = {"alpha", "name", "from", NULL}, *const known[] = {"name", "from", NULL};
     int has_alpha = act == NNCL_ACT_LEAKY_RELU || act == NNCL_ACT_ELU;
     if ((r = nncl_mf_check_keys(ctx, mf, l, has_alpha ? known_alpha : known)) ||
         (r = get_alpha(ctx, mf, l, &alpha)))
       return r;
     return nncl_layer_act(m, name, act, (float)alpha);
   }
+  if (!strcmp(l->kind, "add") || !strcmp(l->kind, "flatten")) {
+    static const char *const known[] = {"name", "from", NULL};
+    if ((r = nncl_mf_check_keys(ctx, mf, l, known))) return r;
+    return l->kind[0] == 'a' ? nncl_layer_add(m, name) : nncl_layer_flatten(m, name);
+  }
   return nncl_err(ctx, NNCL_EFORMAT,
-                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax)",
+                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, flatten)",
                   mf->name, l->line, l->col, l->kind);
 }
 
@@ -154,11 +163,13 @@ int nncl_model_to_text(const nncl_model *m, char **out) {
       nncl_sb_printf(&sb, " init=%s", nncl_init_name(L->init));
       if (L->alpha != 0) nncl_sb_printf(&sb, " alpha=%.9g", L->alpha);
     } else {
-      nncl_sb_printf(&sb, "%s", nncl_act_name(L->act));
-      if (L->act == NNCL_ACT_LEAKY_RELU || L->act == NNCL_ACT_ELU) nncl_sb_printf(&sb, " alpha=%.9g", L->alpha);
+      nncl_sb_printf(&sb, "%s", nncl_layer_kind_name(L));
+      if (L->kind == NNCL_LAYER_ACT && (L->act == NNCL_ACT_LEAKY_RELU || L->act == NNCL_ACT_ELU))
+        nncl_sb_printf(&sb, " alpha=%.9g", L->alpha);
     }
     nncl_sb_printf(&sb, " name=");
     nncl_sb_value(&sb, L->name);
+    for (int k = 0; L->joined && k < L->nin; k++) nncl_sb_printf(&sb, "%s%s", k ? "," : " from=", m->layers[L->in[k]].name);
     nncl_sb_printf(&sb, "\n");
   }
   if (sb.failed) {

@@ -2,8 +2,11 @@
  * writer. Format: https://github.com/huggingface/safetensors (README "Format"). */
 #include "safetensors.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -622,7 +625,7 @@ int nncl_st_open(struct nncl_ctx *ctx, const char *path, nncl_st_file **out) {
     return nncl_err(ctx, NNCL_ENOMEM, "%s: out of memory", path);
   }
   f->ctx = ctx;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: load() refuses it */
   int r = fd < 0 ? nncl_err(ctx, NNCL_EIO, "%s: cannot open: %s", path, strerror(errno)) : load(f, fd);
   if (fd >= 0) close(fd);
   if (r) {
@@ -819,10 +822,15 @@ static int write_all(int fd, const void *buf, size_t n) {
   return 0;
 }
 
+/* The directory holding path (malloc'd), NULL when out of memory. */
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
 /* fsync of the directory holding path, so the rename survives a crash. */
 static int sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  char *dir = dir_of(path);
   if (!dir) return -1;
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = -1;
   free(dir);
@@ -832,6 +840,26 @@ static int sync_dir(const char *path) {
   close(fd);
   errno = e;
   return r;
+}
+
+/* Removes "<path>.tmp.<pid>" files of writers that were killed (no process <pid> exists),
+ * so crashed writers leave at most one behind. Best effort: errors are ignored. */
+static void remove_stale_tmp(const char *path) {
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  size_t bl = strlen(base);
+  char *dir = dir_of(path);
+  DIR *d = dir ? opendir(dir) : NULL;
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    const char *num = e->d_name + bl + 5, *p = num;
+    if (strncmp(e->d_name, base, bl) || strncmp(e->d_name + bl, ".tmp.", 5)) continue;
+    long pid = 0;
+    while (*p >= '0' && *p <= '9' && pid < INT_MAX) pid = pid * 10 + (*p++ - '0');
+    if (p == num || *p || pid <= 0 || pid >= INT_MAX || pid == (long)getpid()) continue;
+    if (kill((pid_t)pid, 0) && errno == ESRCH) unlinkat(dirfd(d), e->d_name, 0);
+  }
+  if (d) closedir(d);
+  free(dir);
 }
 
 int nncl_st_write(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt,
@@ -875,6 +903,8 @@ int nncl_st_write(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *
     r = nncl_err(ctx, NNCL_EIO, "%s: %s: %s", path, what, strerror(e));
   } else if (sync_dir(path)) {
     r = nncl_err(ctx, NNCL_EIO, "%s: cannot fsync its directory: %s", path, strerror(errno));
+  } else {
+    remove_stale_tmp(path);
   }
 done:
   nncl_sb_free(&sb);

@@ -43,7 +43,8 @@ int nncl_st_dtype_size(const char *dtype);
  * data is laid out by falling dtype size so every tensor is aligned to its element.
  * Atomic: writes "<path>.tmp.<pid>", fsyncs it, renames it over path, fsyncs the
  * directory. On failure the temporary file is removed, an existing path is left as it was,
- * and NNCL_EIO names the path and strerror(errno). */
+ * and NNCL_EIO names the path and strerror(errno). After a success, temporary files of
+ * writers that were killed (no process with their pid) are removed. */
 int nncl_st_write(struct nncl_ctx *ctx, const char *path, const nncl_st_tensor *t, int nt,
                   const nncl_st_kv *meta, int nmeta);
 

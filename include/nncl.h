@@ -158,6 +158,15 @@ NNCL_API int nncl_model_dense(nncl_model *m, int64_t units, int act, int init);
 /* Activation layer; alpha is the slope of leaky ReLU / alpha of ELU (0 = default). */
 NNCL_API int nncl_model_activation(nncl_model *m, int act, float alpha);
 
+/* Name and inputs of the next layer added: name (NULL = automatic "<kind><n>"), from =
+ * comma-separated names of earlier layers (NULL = the previous layer). This is how
+ * residual and dense connections are built. */
+NNCL_API int nncl_model_next(nncl_model *m, const char *name, const char *from);
+/* Elementwise sum of the layer's inputs (a residual connection); all of the same shape. */
+NNCL_API int nncl_model_add(nncl_model *m);
+/* (N, d0, d1, ...) -> (N, d0*d1*...). */
+NNCL_API int nncl_model_flatten(nncl_model *m);
+
 NNCL_API void nncl_model_destroy(nncl_model *m);
 
 /* Writes the model description as text (malloc'd, caller frees) that parses back

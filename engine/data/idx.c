@@ -122,7 +122,7 @@ static int load(struct nncl_ctx *ctx, const char *path, gzFile gz, int64_t fsize
 int nncl_idx_load(struct nncl_ctx *ctx, const char *path, nncl_idx *out) {
   struct stat st;
   memset(out, 0, sizeof *out);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: refused below */
   if (fd < 0) return nncl_err(ctx, NNCL_EIO, "%s: cannot open: %s", path, strerror(errno));
   const char *bad = fstat(fd, &st) ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : NULL;
   if (bad) {

@@ -60,9 +60,11 @@ int nncl_layer_act(struct nncl_model *m, const char *name, int act, float alpha)
   if (act <= NNCL_ACT_NONE || act >= COUNT(act_names)) return nncl_err(m->ctx, NNCL_EINVAL, "unknown activation %d", act);
   int li = nncl_model_add_layer(m, name, act_names[act], NNCL_LAYER_ACT);
   if (li < 0) return li;
+  int y = nncl_layer_single_input(m, li);
+  if (y) return y;
   m->layers[li].act = act;
   m->layers[li].alpha = default_alpha(act, alpha);
-  int y = nncl_act_node(m, m->layers[li - 1].out, act, alpha, li);
+  y = nncl_act_node(m, nncl_layer_input(m, li, 0), act, alpha, li);
   if (y < 0) return y;
   m->layers[li].out = y;
   return 0;

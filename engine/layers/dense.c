@@ -9,8 +9,10 @@ int nncl_layer_dense(struct nncl_model *m, const char *name, int64_t units, int 
   if (units < 1 || units > (1 << 24)) return nncl_err(m->ctx, NNCL_EINVAL, "dense: units must be 1..2^24, got %lld", (long long)units);
   int li = nncl_model_add_layer(m, name, "dense", NNCL_LAYER_DENSE);
   if (li < 0) return li;
+  int r = nncl_layer_single_input(m, li);
+  if (r) return r;
   nncl_layer *L = &m->layers[li];
-  int x = m->layers[li - 1].out;
+  int x = nncl_layer_input(m, li, 0);
   int64_t in = g->nodes[x].cols;
   if (init == NNCL_INIT_DEFAULT)
     init = (act == NNCL_ACT_RELU || act == NNCL_ACT_LEAKY_RELU || act == NNCL_ACT_ELU || act == NNCL_ACT_GELU)
