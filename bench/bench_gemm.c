@@ -58,8 +58,9 @@ static int cmp_double(const void *a, const void *b)
 typedef int (*gemm_call)(void *user);
 
 /* Median seconds per call: `reps` timed batches, each long enough (>= 2 ms) to time.
- * Starts after a pause: OpenBLAS and OpenMP workers spin for a while after a call, and on
- * a machine with few cores they would steal the next path's cores. */
+ * Starts after a pause: OpenBLAS's workers spin for about 0.1 s after a call (the C
+ * backend's for about 50 us), and on a machine with few cores they would steal the next
+ * path's cores. */
 static double time_call(gemm_call fn, void *user, int reps)
 {
   nanosleep(&(struct timespec){0, 300000000}, NULL);
@@ -137,6 +138,13 @@ static void cpu_model(char *out, size_t n)
   fclose(f);
 }
 
+/* The 1-minute load average: other processes share the cores the timings assume. */
+static double load_average(void)
+{
+  double l[1];
+  return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
 static float *random_floats(size_t n, unsigned seed)
 {
   float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
@@ -206,7 +214,8 @@ int main(int argc, char **argv)
   }
   char cpu[256];
   cpu_model(cpu, sizeof cpu);
-  printf("machine: %s, %d thread%s\n", cpu, fb->threads, fb->threads == 1 ? "" : "s");
+  printf("machine: %s, %d cores online, %d thread%s, load average %.2f\n", cpu, fb_cores(),
+         fb->threads, fb->threads == 1 ? "" : "s", load_average());
   printf("own GEMM kernel: %s %zux%zu\n", fb->uk->isa, fb->uk->mr, fb->uk->nr);
 #if NNCL_HAVE_CBLAS
 #ifdef OPENBLAS_VERSION
@@ -283,6 +292,7 @@ int main(int argc, char **argv)
     free(B);
     free(C);
   }
+  printf("load average now %.2f\n", load_average());
   if (step_ob > 0)
     printf("\nseed network GEMMs per training step: OpenBLAS %.1f us, own %.1f us (own/ob %.2f)\n",
            step_ob * 1e6, step_own * 1e6, step_ob / step_own);

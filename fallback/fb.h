@@ -18,16 +18,21 @@ struct nncl_buf {
 enum fb_gemm_path { FB_GEMM_OWN = 0, FB_GEMM_CBLAS = 1 };
 
 /* Register-blocked micro-kernel: C[mr x nr] (row stride ldc) = alpha A B + beta C over
- * depth kc, A(i,p) = a[i rsa + p csa] (packed: rsa 1, csa MR), B row p = NR floats at
- * b + p rsb (packed: rsb NR). mr <= MR and nr <= NR give the valid part of the tile;
- * beta == 0 does not read C. */
+ * depth kc, A(i,p) = a[i rsa + p csa] (A in place, either layout), B row p = NR floats at
+ * b + p rsb (a packed sliver: rsb NR; B in place: rsb ldb). mr <= MR and nr <= NR give the
+ * valid part of the tile; beta == 0 does not read C. */
 typedef void (*fb_ukernel_fn)(size_t kc, const float *a, size_t rsa, size_t csa, const float *b,
                               size_t rsb, float *c, size_t ldc, float alpha, float beta,
                               size_t mr, size_t nr);
+/* Packs a sliver of a transposed B: dst[p nr + j] = b[j ldb + p] (j < cols, p < kc), zero
+ * for cols <= j < nr. */
+typedef void (*fb_packbt_fn)(const float *b, size_t ldb, size_t cols, size_t kc, size_t nr,
+                             float *dst);
 typedef struct fb_ukernel {
   const char *isa;    /* "avx512f", "avx2+fma", "generic" */
   size_t mr, nr;
   fb_ukernel_fn fn;
+  fb_packbt_fn pack_bt; /* NULL: plain C */
 } fb_ukernel;
 
 /* The best micro-kernel this CPU runs (chosen at run time); fb_ukernel_runnable(i) is the
@@ -35,14 +40,18 @@ typedef struct fb_ukernel {
 const fb_ukernel *fb_ukernel_best(void);
 const fb_ukernel *fb_ukernel_runnable(int i);
 
+typedef struct fb_pool fb_pool;
+
+/* The backend; tests and bench may change the GEMM fields between calls. */
 typedef struct fb_backend {
   nncl_backend base;
-  int threads;               /* >= 1; 1 when built without OpenMP */
+  int threads;               /* >= 1 */
+  fb_pool *pool;             /* threads - 1 workers, created on first parallel call */
   int gemm;                  /* fb_gemm_path MATMUL uses ($NNCL_GEMM=own|cblas) */
-  const fb_ukernel *uk;
-  int gemm_pack_b;           /* own GEMM packs B: -1 by size, 0 only when transposed, 1 always */
+  const fb_ukernel *uk;      /* own GEMM micro-kernel */
+  int gemm_panel;            /* own GEMM driver: -1 by size, 0 column slivers, 1 packed panels */
   size_t gemm_grain;         /* own GEMM multiply-adds per thread before a second pays */
-  float *ws;                 /* GEMM packing workspace, grown on demand */
+  float *ws;                 /* own GEMM packing workspace, grown on demand */
   size_t ws_floats;
 } fb_backend;
 
@@ -75,18 +84,25 @@ void fb_fpmode_restore(unsigned long mode);
 
 /* Threads worth using for `work` units when one thread should get at least `grain`. */
 int fb_threads_for(const fb_backend *fb, size_t work, size_t grain);
+/* Online processor count (>= 1). */
+int fb_cores(void);
 
-/* Calls fn(arg, lo, hi) over [0, n) split into fb_threads_for(n, grain) contiguous static
- * chunks whose bounds are multiples of `align`; compute threads flush denormals and the
- * caller's mode is restored. The split depends on n, grain and the thread count only. */
+/* Runs fn(arg, t, nt) on up to nt threads of fb's pool (created on first use); the caller
+ * runs t = 0. all = 1: exactly the nt passed to fn run, and fn may call fb_barrier.
+ * all = 0: workers that wake late may not run fn at all, so fn must share its work through
+ * a counter; the indexes t that do run are distinct and < nt. Every thread that computes
+ * flushes denormals; the caller's mode is restored. Returns when every call returned. */
+typedef void (*fb_team_fn)(void *arg, int t, int nt);
+void fb_team(fb_backend *fb, int nt, int all, fb_team_fn fn, void *arg);
+/* Waits for all nt threads of the current all = 1 team. */
+void fb_barrier(fb_backend *fb);
+void fb_pool_destroy(fb_pool *pool);
+
+/* Calls fn(arg, lo, hi) over [0, n) in contiguous chunks on fb_threads_for(n, grain)
+ * threads; chunk bounds are multiples of `align`. fn must give the same result however
+ * [0, n) is chunked. */
 typedef void (*fb_range_fn)(void *arg, size_t lo, size_t hi);
-void fb_parallel(const fb_backend *fb, size_t n, size_t grain, size_t align, fb_range_fn fn,
-                 void *arg);
-
-/* Runs fn(arg, t, nt) on nt threads (t = 0..nt-1) that flush denormals; fn may call
- * fb_barrier. nt may be lower than asked when the runtime gives fewer threads. */
-void fb_team(int nt, void (*fn)(void *arg, int t, int nt), void *arg);
-void fb_barrier(void);
+void fb_parallel(fb_backend *fb, size_t n, size_t grain, size_t align, fb_range_fn fn, void *arg);
 
 /* ---- GEMM --------------------------------------------------------------------------- */
 
@@ -106,8 +122,9 @@ typedef struct fb_gemm_desc {
 /* Default fb_backend.gemm_grain: a second thread pays from about 2 x 1.5M multiply-adds. */
 #define FB_GEMM_GRAIN ((size_t)3 << 19)
 
-/* Runs g on `path` with fb's threads and workspace. Returns 0 or a status
- * (NNCL_EUNSUPPORTED: CBLAS not built or sizes beyond its int range; NNCL_ENOMEM). */
+/* Runs g on `path` with fb's threads and workspace (CBLAS falls back to the own GEMM when
+ * not built or beyond its int range). Returns 0 or NNCL_ENOMEM. fb_gemm_cblas alone returns
+ * NNCL_EUNSUPPORTED in those cases. */
 int fb_gemm(fb_backend *fb, int path, const fb_gemm_desc *g);
 int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g);
 int fb_gemm_cblas(fb_backend *fb, const fb_gemm_desc *g);

@@ -1,12 +1,18 @@
 /* gemm_fb.c - own SGEMM (GotoBLAS/BLIS structure) and the MATMUL op.
  *
- * for jc (NC columns of C):  for pc (KC of depth):
- *   pack the B panel (kc x nc) into NR-wide slivers (or read B's rows in place)
- *   for ir (MR rows):  for jr (NR columns):  micro-kernel on an MR x NR tile of C
- * A is read in place by the micro-kernel's broadcasts (packing it measured no faster here).
- * Threads pack the panel together and split the tiles; every element of C is computed by
- * the same sequence of operations whatever the thread count, so results are identical. */
+ * A is never packed: the micro-kernel broadcasts its elements in place (packing A measured
+ * no faster here). Two drivers:
+ *  - panel (m >= GEMM_PANEL_ROWS): for jc (NC columns): for pc (KC deep): the threads pack
+ *    the B panel (kc x nc) into NR-wide slivers together, then split the MR x NR tiles
+ *    statically; a barrier before and after the tiles.
+ *  - slivers (smaller m, the training shapes): threads claim NR-wide column slivers of C
+ *    from an atomic counter and run all of its rows and depth blocks; B's rows are read in
+ *    place (packed into a per-thread buffer only when transposed or a partial sliver).
+ *    No barrier: a thread that loses its core to another process does not stall the rest.
+ * Every element of C is computed by the same operations in the same order whichever thread
+ * runs it, so results do not depend on the thread count or the scheduling. */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,15 +21,15 @@
 /* Blocking (floats): an A sliver (MR x KC) stays in L1, the B panel (KC x NC) in L2. */
 #define GEMM_KC 384
 #define GEMM_NC 1024
-/* Below this many rows of C the B panel is read in place: packing would not pay. */
-#define GEMM_PACK_ROWS 256
+#define GEMM_PANEL_ROWS 256
 
 typedef struct gemm_job {
+  fb_backend *fb;
   const fb_gemm_desc *g;
   const fb_ukernel *uk;
-  float *bp;
+  float *bp;           /* panel: the packed B panel; slivers: one kc x NR buffer per thread */
   size_t kc, nc;
-  int pack_b;   /* else B's rows are read in place (a partial last sliver is still packed) */
+  atomic_size_t next;  /* slivers: next column sliver to claim */
 } gemm_job;
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
@@ -31,9 +37,10 @@ static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 /* Packs slivers [s0, s1) of op(B)[pc..pc+kc, jc..) from bp on: sliver s holds columns
  * jc + s*nr .. as Bp[p][j], zero-padded to nr columns. */
-static void pack_b(const fb_gemm_desc *g, size_t nr, size_t jc, size_t ncur, size_t pc,
-                   size_t kc, float *bp, size_t s0, size_t s1)
+static void pack_b(const fb_gemm_desc *g, const fb_ukernel *uk, size_t jc, size_t ncur,
+                   size_t pc, size_t kc, float *bp, size_t s0, size_t s1)
 {
+  const size_t nr = uk->nr;
   for (size_t s = s0; s < s1; s++) {
     float *restrict dst = bp + (s - s0) * nr * kc;
     size_t j0 = jc + s * nr, cols = min_sz(nr, jc + ncur - j0);
@@ -44,6 +51,8 @@ static void pack_b(const fb_gemm_desc *g, size_t nr, size_t jc, size_t ncur, siz
         for (size_t j = 0; j < cols; j++) d[j] = src[j];
         for (size_t j = cols; j < nr; j++) d[j] = 0.0f;
       }
+    } else if (uk->pack_bt) {
+      uk->pack_bt(g->b + j0 * g->ldb + pc, g->ldb, cols, kc, nr, dst);
     } else {
       /* Transpose in chunks of 64 rows of the sliver so the writes stay in L1. */
       for (size_t p0 = 0; p0 < kc; p0 += 64) {
@@ -59,9 +68,9 @@ static void pack_b(const fb_gemm_desc *g, size_t nr, size_t jc, size_t ncur, siz
   }
 }
 
-static void gemm_thread(void *arg, int t, int nt)
+static void gemm_panel_thread(void *arg, int t, int nt)
 {
-  const gemm_job *J = arg;
+  gemm_job *J = arg;
   const fb_gemm_desc *g = J->g;
   const size_t mr = J->uk->mr, nr = J->uk->nr, T = (size_t)t, NT = (size_t)nt;
   const size_t mi = ceil_div(g->m, mr);
@@ -69,14 +78,12 @@ static void gemm_thread(void *arg, int t, int nt)
   const size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
   for (size_t jc = 0; jc < g->n; jc += J->nc) {
     size_t ncur = min_sz(J->nc, g->n - jc), nj = ceil_div(ncur, nr);
-    /* Slivers from `edge` on come from the packed panel. */
-    size_t edge = J->pack_b ? 0 : ncur % nr ? nj - 1 : nj;
     for (size_t pc = 0; pc < g->k; pc += J->kc) {
       size_t kc = min_sz(J->kc, g->k - pc);
       float beta = pc ? 1.0f : g->beta;
-      size_t s0 = edge + (nj - edge) * T / NT, s1 = edge + (nj - edge) * (T + 1) / NT;
-      pack_b(g, nr, jc, ncur, pc, kc, J->bp + (s0 - edge) * nr * kc, s0, s1);
-      if (NT > 1) fb_barrier();
+      size_t s0 = nj * T / NT;
+      pack_b(g, J->uk, jc, ncur, pc, kc, J->bp + s0 * nr * kc, s0, nj * (T + 1) / NT);
+      if (NT > 1) fb_barrier(J->fb);
       /* Split the tile grid along columns when there are enough, else along rows. */
       size_t i0 = 0, i1 = mi, j0 = 0, j1 = nj;
       if (nj >= NT * 2 || nj >= mi) {
@@ -91,12 +98,37 @@ static void gemm_thread(void *arg, int t, int nt)
         const float *a = g->ta ? g->a + pc * g->lda + i : g->a + i * g->lda + pc;
         for (size_t jr = j0; jr < j1; jr++) {
           size_t j = jc + jr * nr;
-          const float *b = jr >= edge ? J->bp + (jr - edge) * nr * kc : g->b + pc * g->ldb + j;
-          J->uk->fn(kc, a, rsa, csa, b, jr >= edge ? nr : g->ldb, g->c + i * g->ldc + j, g->ldc,
+          J->uk->fn(kc, a, rsa, csa, J->bp + jr * nr * kc, nr, g->c + i * g->ldc + j, g->ldc,
                     g->alpha, beta, min_sz(mr, g->m - i), min_sz(nr, g->n - j));
         }
       }
-      if (NT > 1) fb_barrier();
+      if (NT > 1) fb_barrier(J->fb);
+    }
+  }
+}
+
+static void gemm_sliver_thread(void *arg, int t, int nt)
+{
+  gemm_job *J = arg;
+  const fb_gemm_desc *g = J->g;
+  const size_t mr = J->uk->mr, nr = J->uk->nr, nj = ceil_div(g->n, nr);
+  const size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+  float *buf = J->bp + (size_t)t * J->kc * nr;
+  (void)nt;
+  for (;;) {
+    size_t jr = atomic_fetch_add(&J->next, 1);
+    if (jr >= nj) break;
+    size_t j = jr * nr;
+    int packed = g->tb || g->n - j < nr;
+    for (size_t pc = 0; pc < g->k; pc += J->kc) {
+      size_t kc = min_sz(J->kc, g->k - pc);
+      if (packed) pack_b(g, J->uk, 0, g->n, pc, kc, buf, jr, jr + 1);
+      const float *b = packed ? buf : g->b + pc * g->ldb + j;
+      for (size_t i = 0; i < g->m; i += mr) {
+        const float *a = g->ta ? g->a + pc * g->lda + i : g->a + i * g->lda + pc;
+        J->uk->fn(kc, a, rsa, csa, b, packed ? nr : g->ldb, g->c + i * g->ldc + j, g->ldc,
+                  g->alpha, pc ? 1.0f : g->beta, min_sz(mr, g->m - i), min_sz(nr, g->n - j));
+      }
     }
   }
 }
@@ -140,15 +172,18 @@ int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g)
 {
   if (fb_gemm_trivial(g)) return 0;
   const fb_ukernel *uk = fb->uk;
-  gemm_job J = {.g = g, .uk = uk};
-  J.pack_b = g->tb || (fb->gemm_pack_b < 0 ? g->m >= GEMM_PACK_ROWS : fb->gemm_pack_b);
+  gemm_job J = {.fb = fb, .g = g, .uk = uk};
+  atomic_init(&J.next, 0);
+  int panel = fb->gemm_panel < 0 ? g->m >= GEMM_PANEL_ROWS : fb->gemm_panel;
   J.kc = block_size(g->k, GEMM_KC, 1);
   J.nc = block_size(g->n, GEMM_NC, uk->nr);
-  int st = gemm_ws(fb, J.kc * J.nc);
+  int nt = fb_threads_for(fb, fb_mul(fb_mul(g->m, g->n), g->k), fb->gemm_grain);
+  size_t nj = ceil_div(g->n, uk->nr);
+  if (!panel && (size_t)nt > nj) nt = (int)nj;
+  int st = gemm_ws(fb, panel ? J.kc * J.nc : (size_t)nt * J.kc * uk->nr);
   if (st) return st;
   J.bp = fb->ws;
-  int nt = fb_threads_for(fb, fb_mul(fb_mul(g->m, g->n), g->k), fb->gemm_grain);
-  fb_team(nt, gemm_thread, &J);
+  fb_team(fb, nt, panel, panel ? gemm_panel_thread : gemm_sliver_thread, &J);
   return 0;
 }
 

@@ -1,8 +1,9 @@
-/* test_gemm.c - both C GEMM paths (own, on every micro-kernel this CPU runs and every packing
- * mode (B packed or read in place); CBLAS when built) with 1 and 2 threads (forced on every shape) against a naive double GEMM: all transpose
- * combinations, alpha/beta (beta == 0 must not read C, alpha == 0 must not read A or B),
- * padded leading dimensions, shapes from 1 and primes to several cache blocks. The own GEMM
- * must give bit-identical results with 1 and 2 threads. */
+/* test_gemm.c - both C GEMM paths against a naive double GEMM: the own GEMM on every
+ * micro-kernel this CPU runs and both drivers (packed panels, column slivers), and CBLAS when
+ * built; 1 and 2 threads (2 forced on every shape). All transpose combinations, alpha/beta
+ * (beta == 0 must not read C, alpha == 0 must not read A or B), padded leading dimensions,
+ * shapes from 1 and primes to several cache blocks. The own GEMM must give bit-identical
+ * results with 1 and 2 threads. */
 #include "fallback/fb.h"
 #include "testutil.h"
 
@@ -148,10 +149,10 @@ int main(void)
           for (int pk = 0; pk < 2; pk++) {
             char name[64];
             snprintf(name, sizeof name, "own/%s/%s", fb_ukernel_runnable(u)->isa,
-                     pk ? "packed B" : "B in place");
+                     pk ? "panels" : "slivers");
             for (int th = 0; th < 2; th++) {
               fbs[th]->uk = fb_ukernel_runnable(u);
-              fbs[th]->gemm_pack_b = pk;
+              fbs[th]->gemm_panel = pk;
               fails += check(fbs[th], FB_GEMM_OWN, name, &P, th ? out2 : out1);
               runs++;
             }

@@ -225,7 +225,7 @@ static int check_grad(nncl_backend *be, int op, uint64_t seed)
     double lm = objective_ref(&c, d, xs);
     double fd = (lp - lm) / 2e-5;
     for (size_t j = 0; j < d->len; j++) xf[j] = (float)d->x[j];
-    double lpf, lmf;
+    double lpf = 0, lmf = 0;
     xf[k] = (float)(d->x[k] + 1e-2);
     fail = objective_dev(be, &c, d, xf, &lpf);
     double hf = (double)xf[k];
