@@ -2,7 +2,9 @@
 # All the tests: installs what is missing, then builds and tests
 #   1. everything found (OpenCL, CLBlast, OpenBLAS, OpenMP) on the C backend,
 #   2. the same build on the OpenCL backend through PoCL (--setup=pocl),
-#   3. a pure C build (-Dopencl=disabled -Dblas=disabled).
+#   3. a pure C build (-Dopencl=disabled -Dblas=disabled),
+#   4. the suite under ASan+UBSan (C backend and PoCL) and valgrind memcheck (C backend),
+#   5. every libFuzzer harness for 60 s (clang; installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
@@ -11,4 +13,10 @@ meson test -C build --print-errorlogs
 meson test -C build --setup=pocl --print-errorlogs
 scripts/build.sh build-purec -Dopencl=disabled -Dblas=disabled
 meson test -C build-purec --print-errorlogs
+# 4. scripts/sanitize.sh: build-asan (gcc -Db_sanitize=address,undefined), then valgrind over
+#    the C test executables of build (already built above)
+scripts/sanitize.sh build
+# 5. scripts/fuzz.sh: builds build-fuzz (clang) and fuzzes each file reader for 60 s from
+#    its committed seed corpus; any crash, leak, UB or hang fails CI
+scripts/fuzz.sh 60
 echo "all test suites passed"
