@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal.h"
 #include "nncl_config.h"
@@ -14,14 +15,23 @@
 struct nncl_ctx {
   nncl_backend *be;
   char *errmsg;
-  char device[512];
+  char device[768]; /* backend description (256) and the reason it was chosen */
   nncl_log_fn log;
   void *log_user;
   int log_level;
   uint64_t rng[4];
   int have_spare;   /* Box-Muller keeps its second value */
   double spare;
+  double created_s; /* monotonic clock at creation */
 };
+
+double nncl_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double nncl_ctx_age_s(const nncl_ctx *ctx) { return nncl_now_s() - ctx->created_s; }
 
 const char *nncl_op_name(int op) {
   static const char *const names[] = {
@@ -252,6 +262,7 @@ int nncl_ctx_create(const nncl_ctx_params *p, nncl_ctx **out, char *err, size_t 
     snprintf(err, errlen, "out of memory");
     return NNCL_ENOMEM;
   }
+  ctx->created_s = nncl_now_s();
   ctx->log = p->log;
   ctx->log_user = p->log_user;
   ctx->log_level = p->log_level;

@@ -36,6 +36,10 @@ double nncl_rng_normal(struct nncl_ctx *ctx);   /* N(0, 1) */
  * (a dim < 1, overflow, or too large). */
 int64_t nncl_shape_numel(int ndim, const int64_t *shape);
 
+/* Monotonic clock in seconds, and seconds since ctx was created. */
+double nncl_now_s(void);
+double nncl_ctx_age_s(const struct nncl_ctx *ctx);
+
 /* Directory for nncl's caches: $NNCL_CACHE_DIR, else $XDG_CACHE_HOME/nncl, else
  * $HOME/.cache/nncl. Created if missing. Returns 0 or status (writes "" on failure). */
 int nncl_cache_dir(char *out, size_t n);

@@ -89,7 +89,9 @@ static int fb_finish(nncl_backend *be)
 static void fb_destroy(nncl_backend *be)
 {
   if (!be) return;
+#if !NNCL_HAVE_OPENMP
   fb_pool_destroy(fb_of(be)->pool);
+#endif
   free(fb_of(be)->ws);
   free(be);
 }

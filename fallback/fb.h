@@ -40,13 +40,17 @@ typedef struct fb_ukernel {
 const fb_ukernel *fb_ukernel_best(void);
 const fb_ukernel *fb_ukernel_runnable(int i);
 
+#if !NNCL_HAVE_OPENMP
 typedef struct fb_pool fb_pool;
+#endif
 
 /* The backend; tests and bench may change the GEMM fields between calls. */
 typedef struct fb_backend {
   nncl_backend base;
   int threads;               /* >= 1 */
+#if !NNCL_HAVE_OPENMP
   fb_pool *pool;             /* threads - 1 workers, created on first parallel call */
+#endif
   int gemm;                  /* fb_gemm_path MATMUL uses ($NNCL_GEMM=own|cblas) */
   const fb_ukernel *uk;      /* own GEMM micro-kernel */
   int gemm_panel;            /* own GEMM driver: -1 by size, 0 column slivers, 1 packed panels */
@@ -87,8 +91,9 @@ int fb_threads_for(const fb_backend *fb, size_t work, size_t grain);
 /* Online processor count (>= 1). */
 int fb_cores(void);
 
-/* Runs fn(arg, t, nt) on up to nt threads of fb's pool (created on first use); the caller
- * runs t = 0. all = 1: exactly the nt passed to fn run, and fn may call fb_barrier.
+/* Runs fn(arg, t, nt) on up to nt threads: an OpenMP team, or fb's pool (created on first
+ * use) in builds without OpenMP; the caller runs t = 0. all = 1: exactly the nt passed to
+ * fn run, and fn may call fb_barrier.
  * all = 0: workers that wake late may not run fn at all, so fn must share its work through
  * a counter; the indexes t that do run are distinct and < nt. Every thread that computes
  * flushes denormals; the caller's mode is restored. Returns when every call returned. */
@@ -96,7 +101,9 @@ typedef void (*fb_team_fn)(void *arg, int t, int nt);
 void fb_team(fb_backend *fb, int nt, int all, fb_team_fn fn, void *arg);
 /* Waits for all nt threads of the current all = 1 team. */
 void fb_barrier(fb_backend *fb);
+#if !NNCL_HAVE_OPENMP
 void fb_pool_destroy(fb_pool *pool);
+#endif
 
 /* Calls fn(arg, lo, hi) over [0, n) in contiguous chunks on fb_threads_for(n, grain)
  * threads; chunk bounds are multiples of `align`. fn must give the same result however

@@ -1,19 +1,27 @@
-/* threads_fb.c - the backend's thread pool and the flush-to-zero mode of the threads that
+/* threads_fb.c - the backend's threads and the flush-to-zero mode of the threads that
  * compute (denormals slow training several-fold once Adam's moments decay).
  *
- * Own pool rather than OpenMP: libgomp's workers spin for milliseconds after every
- * parallel region (its default wait policy, fixed at process start). Measured here on
- * 2 shared cores, the seed MLP trained at 8.5k samples/s with 2 OpenMP threads against 67k
- * with one thread (57-90k with OMP_WAIT_POLICY=passive). Workers here spin ~50 us, then
- * sleep on a condition variable. Jobs that share work through a counter do not wait for
- * a worker that has not woken up: it joins late or not at all. */
-#include <pthread.h>
-#include <sched.h>
+ * Teams run on OpenMP when the build has it (-Dopenmp=enabled), else on an own pthread
+ * pool. The pool is the default because libgomp's idle workers spin for milliseconds after
+ * every parallel region (its default wait policy, fixed at process start) and take the
+ * cores from whatever else runs: measured here on 2 shared cores, the seed MLP trained at
+ * 8.5k samples/s with 2 OpenMP threads against 67k with one thread (57-90k with
+ * OMP_WAIT_POLICY=passive). Pool workers spin ~50 us, then sleep on a condition variable.
+ * Jobs that share work through a counter do not wait for a worker that has not woken up:
+ * it joins late or not at all. Both give the same results: the split does not depend on
+ * which thread runs what. */
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "fb.h"
+
+#if NNCL_HAVE_OPENMP
+#include <omp.h>
+#else
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -46,6 +54,35 @@ void fb_fpmode_restore(unsigned long mode)
   (void)mode;
 #endif
 }
+
+#if NNCL_HAVE_OPENMP
+
+/* OpenMP may start fewer threads than asked (never more): fn gets the team's real size. */
+void fb_team(fb_backend *fb, int nt, int all, fb_team_fn fn, void *arg)
+{
+  (void)fb;
+  (void)all;
+  if (nt <= 1) {
+    unsigned long mode = fb_fpmode_ftz();
+    fn(arg, 0, 1);
+    fb_fpmode_restore(mode);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    unsigned long mode = fb_fpmode_ftz();
+    fn(arg, omp_get_thread_num(), omp_get_num_threads());
+    fb_fpmode_restore(mode);
+  }
+}
+
+void fb_barrier(fb_backend *fb)
+{
+  (void)fb;
+#pragma omp barrier
+}
+
+#else
 
 static inline void cpu_relax(void)
 {
@@ -232,6 +269,8 @@ void fb_barrier(fb_backend *fb)
       sched_yield();
   }
 }
+
+#endif
 
 int fb_threads_for(const fb_backend *fb, size_t work, size_t grain)
 {
