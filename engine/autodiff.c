@@ -114,6 +114,7 @@ static int softmax_grad(nncl_graph *g, int i) {
 
 int nncl_backward_rule(nncl_graph *g, int i) {
   switch (g->nodes[i].kind) {
+  case NNCL_NODE_COMPOSITE: return g->nodes[i].ops->backward(g, i);
   case NNCL_OP_MATMUL: return matmul_grad(g, i);
   case NNCL_OP_BIAS_ADD: return bias_add_grad(g, i);
   case NNCL_OP_ADD:

@@ -69,6 +69,16 @@ int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *s
   return node;
 }
 
+int nncl_graph_buffer(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init, int layer) {
+  int node = nncl_graph_param(g, name, ndim, shape, init, 1, 1, layer);
+  if (node < 0) return node;
+  nncl_param *p = &g->params[g->nodes[node].param];
+  p->buffer = 1;
+  p->trainable = 0;
+  g->nodes[node].requires_grad = 0;
+  return node;
+}
+
 /* Samples initial values for one parameter (Glorot 2010, He 2015, LeCun 1998). */
 static void init_values(struct nncl_ctx *ctx, const nncl_param *p, float *w) {
   double fi = (double)p->fan_in, fo = (double)p->fan_out, scale = 0;
@@ -80,6 +90,9 @@ static void init_values(struct nncl_ctx *ctx, const nncl_param *p, float *w) {
   case NNCL_INIT_HE_NORMAL: scale = sqrt(2.0 / fi), normal = 1; break;
   case NNCL_INIT_LECUN_UNIFORM: scale = sqrt(3.0 / fi); break;
   case NNCL_INIT_LECUN_NORMAL: scale = sqrt(1.0 / fi), normal = 1; break;
+  case -1: /* ones (buffers such as a running variance) */
+    for (int64_t i = 0; i < p->numel; i++) w[i] = 1;
+    return;
   default: scale = 0; break; /* zeros */
   }
   for (int64_t i = 0; i < p->numel; i++)
@@ -107,15 +120,41 @@ int nncl_graph_alloc_params(nncl_graph *g) {
 
 static void release_plan(nncl_graph *g) {
   nncl_backend *be = nncl_ctx_be(g->ctx);
-  nncl_buf **bufs[] = {&g->grad_arena, &g->act_arena, &g->act_grad_arena, &g->scratch};
+  nncl_buf **bufs[] = {&g->grad_arena, &g->act_arena, &g->act_grad_arena, &g->scratch, &g->aux_arena, &g->ws_arena};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
     if (*bufs[i]) be->release(be, *bufs[i]), *bufs[i] = NULL;
   for (int i = 0; i < g->nnodes; i++) {
     nncl_node *n = &g->nodes[i];
     n->grad = (nncl_ref){0};
+    n->aux = (nncl_ref){0};
     if (n->kind != NNCL_NODE_PARAM) n->val = (nncl_ref){0};
   }
+  g->ws = (nncl_ref){0};
   g->batch = 0;
+}
+
+/* Per-node aux buffers (one arena, not reused) and the shared workspace of composite nodes. */
+static int plan_composite(nncl_graph *g, int batch) {
+  nncl_backend *be = nncl_ctx_be(g->ctx);
+  size_t aux = 0, ws = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const nncl_node *n = &g->nodes[i];
+    if (n->kind != NNCL_NODE_COMPOSITE) continue;
+    if (n->ops->aux_floats) aux += (n->ops->aux_floats(n, batch) + 15) & ~(size_t)15;
+    if (n->ops->ws_floats && n->ops->ws_floats(n, batch) > ws) ws = n->ops->ws_floats(n, batch);
+  }
+  int r;
+  if (aux && (r = be->alloc(be, aux * sizeof(float), &g->aux_arena))) return r;
+  if (ws && (r = be->alloc(be, ws * sizeof(float), &g->ws_arena))) return r;
+  g->ws = (nncl_ref){g->ws_arena, 0};
+  aux = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    nncl_node *n = &g->nodes[i];
+    if (n->kind != NNCL_NODE_COMPOSITE || !n->ops->aux_floats) continue;
+    n->aux = (nncl_ref){g->aux_arena, aux * sizeof(float)};
+    aux += (n->ops->aux_floats(n, batch) + 15) & ~(size_t)15;
+  }
+  return 0;
 }
 
 static size_t node_floats(const nncl_graph *g, const nncl_node *n, int batch) {
@@ -197,7 +236,7 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
     return r;
   }
   size_t act_bytes = (total ? total : 1) * sizeof(float);
-  if ((r = be->alloc(be, act_bytes, &g->act_arena))) goto fail;
+  if ((r = be->alloc(be, act_bytes, &g->act_arena)) || (r = plan_composite(g, batch))) goto fail;
   for (int i = 0; i < g->nnodes; i++)
     if (g->nodes[i].kind >= 0) g->nodes[i].val = (nncl_ref){g->act_arena, offs[i] * sizeof(float)};
   if (mode == NNCL_MODE_TRAIN) {
@@ -232,6 +271,7 @@ fail:
 
 static int forward_node(nncl_graph *g, nncl_backend *be, int i, int rows) {
   nncl_node *n = &g->nodes[i];
+  if (n->kind == NNCL_NODE_COMPOSITE) return n->ops->forward(g, i);
   nncl_args a = {0};
   size_t elems = (size_t)n->cols * (size_t)(n->batched ? rows : 1);
   for (int k = 0; k < n->nin; k++) a.t[k] = g->nodes[n->in[k]].val;
@@ -275,6 +315,7 @@ int nncl_graph_forward(nncl_graph *g, int rows) {
   if (rows < 1 || rows > g->batch)
     return nncl_err(g->ctx, NNCL_ESHAPE, "batch of %d rows, model compiled for at most %d", rows, g->batch);
   g->rows = rows;
+  if (g->training) g->step++;
   for (int i = 0; i < g->nnodes; i++) {
     if (g->nodes[i].kind < 0) continue;
     int r = forward_node(g, be, i, rows);

@@ -12,10 +12,26 @@
 enum nncl_node_kind {
   NNCL_NODE_INPUT = -1, /* batch input, set per call */
   NNCL_NODE_PARAM = -2, /* a view into the parameter arena */
+  NNCL_NODE_COMPOSITE = -3, /* several ops with their own forward and backward (ops) */
   /* values >= 0 are forward ops from ops.def */
 };
 
-#define NNCL_NODE_MAX_IN 3
+#define NNCL_NODE_MAX_IN 8
+
+struct nncl_graph;
+struct nncl_node;
+
+/* A composite node (convolution, pooling, normalisation, ...): its forward runs ops into
+ * the node's value, its backward adds contributions to its inputs' gradients (like the
+ * rules in autodiff.c). aux is kept from forward to backward (per node), ws is a
+ * workspace shared by all nodes (valid only during one forward or backward call). */
+typedef struct nncl_node_ops {
+  const char *name;
+  int (*forward)(struct nncl_graph *g, int node);
+  int (*backward)(struct nncl_graph *g, int node);
+  size_t (*aux_floats)(const struct nncl_node *n, int batch); /* may be NULL */
+  size_t (*ws_floats)(const struct nncl_node *n, int batch);  /* may be NULL */
+} nncl_node_ops;
 
 typedef struct nncl_node {
   int kind;                    /* nncl_node_kind or NNCL_OP_* */
@@ -27,11 +43,15 @@ typedef struct nncl_node {
   int64_t cols;                /* product of shape */
   float f[4];                  /* op parameters (alpha, ...) */
   int i[4];                    /* op flags (transpose, ...) */
+  const nncl_node_ops *ops;    /* composite nodes */
+  int64_t geo[16];             /* composite nodes: geometry (kernel, stride, ...) */
   int param;                   /* parameter index for PARAM nodes, else -1 */
   int requires_grad;           /* depends on a trainable parameter */
   int layer;                   /* owning layer index */
   /* set by compile */
   nncl_ref val, grad;          /* grad.buf NULL when no gradient is planned */
+  nncl_ref aux;                /* composite nodes: kept from forward to backward */
+  uint64_t step;               /* composite nodes: training step of the last forward */
   int grad_written;            /* during backward: first contribution written */
 } nncl_node;
 
@@ -43,7 +63,8 @@ typedef struct nncl_param {
   int64_t numel;
   size_t off;                  /* element offset in the parameter arena */
   int trainable;
-  int init;                    /* nncl_init */
+  int buffer;                  /* state, not a parameter (running mean): never trained */
+  int init;                    /* nncl_init; for buffers NNCL_INIT_ZEROS or -1 = ones */
   int64_t fan_in, fan_out;
 } nncl_param;
 
@@ -55,7 +76,10 @@ typedef struct nncl_graph {
   int nparams, pcap;
   int64_t param_elems;         /* size of the parameter arena in floats */
   nncl_buf *param_arena, *grad_arena; /* grad_arena only after a train compile */
-  nncl_buf *act_arena, *act_grad_arena, *scratch;
+  nncl_buf *act_arena, *act_grad_arena, *scratch, *aux_arena, *ws_arena;
+  nncl_ref ws;                 /* shared workspace of composite nodes */
+  int training;                /* forward in training mode (dropout, batch statistics) */
+  uint64_t seed, step;         /* dropout masks: seed and training forward counter */
   int batch, mode;             /* compiled batch and nncl_mode; batch 0 = not compiled */
   int rows;                    /* rows of the current run (<= batch) */
   int output;                  /* output node */
@@ -67,6 +91,9 @@ int nncl_graph_add(nncl_graph *g, int kind, int nin, const int *in, int batched,
 /* Adds a parameter of the given shape and its PARAM node; returns the node index. */
 int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init,
                      int64_t fan_in, int64_t fan_out, int layer);
+/* Adds a state buffer (e.g. running mean) stored beside the parameters and saved with
+ * them, never trained; init NNCL_INIT_ZEROS or -1 for ones. Returns the node index. */
+int nncl_graph_buffer(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init, int layer);
 /* Allocates the parameter arena (once, after all parameters exist) and initialises it. */
 int nncl_graph_alloc_params(nncl_graph *g);
 /* Plans activations (and gradients in train mode) for `batch` rows. */

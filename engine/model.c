@@ -13,6 +13,7 @@ int nncl_model_create(nncl_ctx *ctx, nncl_model **out) {
   m->ctx = ctx;
   m->g.ctx = ctx;
   m->g.output = -1;
+  m->g.seed = nncl_rng_next(ctx);
   *out = m;
   return 0;
 }
@@ -151,7 +152,7 @@ int nncl_model_summary(const nncl_model *m, void (*fn)(void *user, const char *l
     const nncl_layer *L = &m->layers[li];
     int64_t np = 0;
     for (int p = 0; p < m->g.nparams; p++)
-      if (m->g.nodes[m->g.params[p].node].layer == li) {
+      if (m->g.nodes[m->g.params[p].node].layer == li && !m->g.params[p].buffer) {
         np += m->g.params[p].numel;
         if (m->g.params[p].trainable) trainable += m->g.params[p].numel;
       }
@@ -204,7 +205,7 @@ int nncl_model_param(nncl_model *m, int index, const char **name, nncl_tensor **
 static void update_requires_grad(nncl_graph *g) {
   for (int i = 0; i < g->nnodes; i++) {
     nncl_node *n = &g->nodes[i];
-    if (n->kind == NNCL_NODE_PARAM) n->requires_grad = g->params[n->param].trainable;
+    if (n->kind == NNCL_NODE_PARAM) n->requires_grad = g->params[n->param].trainable && !g->params[n->param].buffer;
     else if (n->kind == NNCL_NODE_INPUT) n->requires_grad = 0;
     else {
       n->requires_grad = 0;
@@ -220,7 +221,7 @@ int nncl_model_set_trainable(nncl_model *m, const char *layer, int trainable) {
     if (strcmp(m->layers[li].name, layer)) continue;
     found = 1;
     for (int p = 0; p < m->g.nparams; p++)
-      if (m->g.nodes[m->g.params[p].node].layer == li) m->g.params[p].trainable = !!trainable;
+      if (m->g.nodes[m->g.params[p].node].layer == li && !m->g.params[p].buffer) m->g.params[p].trainable = !!trainable;
   }
   if (!found) return nncl_err(m->ctx, NNCL_EINVAL, "no layer named '%s'", layer);
   update_requires_grad(&m->g);
@@ -234,8 +235,17 @@ int nncl_model_compile(nncl_model *m, int batch, int mode) {
   if (m->nlayers < 1) return nncl_err(m->ctx, NNCL_ESTATE, "model has no layers");
   if (mode != NNCL_MODE_INFER && mode != NNCL_MODE_TRAIN) return nncl_err(m->ctx, NNCL_EINVAL, "unknown mode %d", mode);
   m->g.output = output_node(m);
+  m->g.training = mode == NNCL_MODE_TRAIN;
   update_requires_grad(&m->g);
   return nncl_graph_compile(&m->g, batch, mode);
+}
+
+int nncl_model_set_training(nncl_model *m, int training) {
+  if (!m) return NNCL_EINVAL;
+  if (training && m->g.mode != NNCL_MODE_TRAIN)
+    return nncl_err(m->ctx, NNCL_ESTATE, "training mode needs a train-mode compile");
+  m->g.training = !!training;
+  return 0;
 }
 
 static int batch_rows(nncl_model *m, const nncl_tensor *t, int64_t per_sample, const char *what) {

@@ -79,6 +79,7 @@ static int ws_step(workspace *w, int n, int grad) {
   nncl_graph *g = &m->g;
   nncl_backend *be = nncl_ctx_be(m->ctx);
   g->nodes[m->layers[0].out].val = (nncl_ref){w->x, 0};
+  g->training = grad; /* batch statistics and dropout only while training */
   int r = nncl_graph_forward(g, n);
   if (r) return r;
   int logits = w->loss == NNCL_LOSS_XENT ? nncl_model_logits(m) : -1;
@@ -165,8 +166,10 @@ int nncl_evaluate(nncl_model *m, const nncl_dataset *d, int loss, double *mean_l
   int r = check_data(m, d, loss);
   if (r || (!m->g.batch && (r = nncl_model_compile(m, 256, NNCL_MODE_INFER)))) return r;
   workspace w;
+  int training = m->g.training;
   if (!(r = ws_init(&w, m, loss))) r = eval_ws(&w, d, mean_loss, accuracy);
   ws_free(&w);
+  m->g.training = training;
   return r;
 }
 
@@ -225,6 +228,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     if (p->progress && p->progress(p->user, &st, 1)) break;
   }
 done:
+  m->g.training = 1;
   ws_free(&w);
   free(order);
   return r;
@@ -239,6 +243,8 @@ int nncl_predict(nncl_model *m, int64_t n, const float *x, float *out) {
   size_t B = (size_t)m->g.batch;
   nncl_buf *xb = NULL;
   if ((r = be->alloc(be, B * (size_t)in * 4, &xb))) return r;
+  int training = m->g.training;
+  m->g.training = 0;
   for (int64_t s = 0; s < n && !r; s += (int64_t)B) {
     int rows = (int)(n - s < (int64_t)B ? n - s : (int64_t)B);
     m->g.nodes[m->layers[0].out].val = (nncl_ref){xb, 0};
@@ -247,6 +253,7 @@ int nncl_predict(nncl_model *m, int64_t n, const float *x, float *out) {
     nncl_node *y = &m->g.nodes[m->g.output];
     r = be->read(be, y->val.buf, y->val.off, out + (size_t)s * (size_t)outn, (size_t)rows * (size_t)outn * 4);
   }
+  m->g.training = training;
   be->release(be, xb);
   return r;
 }

@@ -187,6 +187,12 @@ enum nncl_mode { NNCL_MODE_INFER = 0, NNCL_MODE_TRAIN = 1 };
  * After compile, forward/backward/step allocate nothing. May be called again to re-plan. */
 NNCL_API int nncl_model_compile(nncl_model *m, int batch, int mode);
 
+/* Training or evaluation behaviour of forward (dropout active, batch-norm batch statistics
+ * and running-statistics updates): a train-mode compile starts in training, an infer-mode
+ * compile in evaluation. nncl_fit trains; nncl_evaluate and nncl_predict always run in
+ * evaluation and restore the setting. */
+NNCL_API int nncl_model_set_training(nncl_model *m, int training);
+
 /* Forward pass: x is (n, input...) with n <= compiled batch (tensor's first dim is n),
  * y receives (n, output...) (after the final softmax if the model ends with one). */
 NNCL_API int nncl_model_forward(nncl_model *m, const nncl_tensor *x, nncl_tensor *y);
