@@ -27,12 +27,12 @@ typedef struct nncl_ref {
   size_t off;
 } nncl_ref;
 
-#define NNCL_ARGS_T 6
+#define NNCL_ARGS_T 8
 typedef struct nncl_args {
   nncl_ref t[NNCL_ARGS_T];
-  size_t n[4];
+  size_t n[8];
   float f[8];
-  int i[4];
+  int i[8];
 } nncl_args;
 
 typedef struct nncl_backend nncl_backend;

@@ -51,6 +51,7 @@ int nncl_save(const nncl_model *cm, const nncl_optim *o, int epoch, const char *
   for (int k = 0; k <= ns; k++)
     for (int i = 0; i < np; i++) {
       const nncl_param *p = &m->g.params[i];
+      if (k > 0 && p->buffer) continue; /* running statistics have no optimizer state */
       nncl_st_tensor *e = &t[nt++];
       if (k == 0) e->name = p->name;
       else {
@@ -140,6 +141,7 @@ int nncl_load_optim(nncl_optim *o, const char *path) {
   char name[160];
   for (int k = 0; k < o->nstate && !r; k++)
     for (int i = 0; i < m->g.nparams && !r; i++) {
+      if (m->g.params[i].buffer) continue;
       snprintf(name, sizeof name, "optimizer.%s.%s", nncl_optim_state_name(o, k), m->g.params[i].name);
       r = load_tensor(m, f, path, name, &m->g.params[i], o->state[k]);
     }

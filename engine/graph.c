@@ -41,6 +41,15 @@ int nncl_graph_add(nncl_graph *g, int kind, int nin, const int *in, int batched,
   return g->nnodes++;
 }
 
+int nncl_graph_composite(nncl_graph *g, const nncl_node_ops *ops, int nin, const int *in, int ndim,
+                         const int64_t *shape, int layer) {
+  int node = nncl_graph_add(g, NNCL_NODE_COMPOSITE, nin, in, 1, ndim, shape);
+  if (node < 0) return node;
+  g->nodes[node].ops = ops;
+  g->nodes[node].layer = layer;
+  return node;
+}
+
 int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init,
                      int64_t fan_in, int64_t fan_out, int layer) {
   if (g->param_arena) return nncl_err(g->ctx, NNCL_ESTATE, "parameters added after allocation");

@@ -88,6 +88,9 @@ typedef struct nncl_graph {
 /* Appends a node; returns its index or a negative status. Shape is per sample. */
 int nncl_graph_add(nncl_graph *g, int kind, int nin, const int *in, int batched, int ndim,
                    const int64_t *shape);
+/* Appends a composite node (batched) with the given ops; returns its index or a status. */
+int nncl_graph_composite(nncl_graph *g, const nncl_node_ops *ops, int nin, const int *in, int ndim,
+                         const int64_t *shape, int layer);
 /* Adds a parameter of the given shape and its PARAM node; returns the node index. */
 int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init,
                      int64_t fan_in, int64_t fan_out, int layer);
@@ -104,6 +107,11 @@ int nncl_graph_forward(nncl_graph *g, int rows);
  * that do not require a gradient. Parameter gradients are overwritten. */
 int nncl_graph_backward(nncl_graph *g, int from);
 void nncl_graph_free(nncl_graph *g);
+
+/* Rows of the current run times cols: the element count of a batched node's value. */
+static inline size_t nncl_node_elems(const nncl_graph *g, const nncl_node *n) {
+  return (size_t)n->cols * (size_t)(n->batched ? g->rows : 1);
+}
 
 /* Reference `elems` floats past r. */
 static inline nncl_ref nncl_ref_at(nncl_ref r, size_t elems) {

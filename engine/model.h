@@ -5,7 +5,26 @@
 #include "graph.h"
 #include "tensor.h"
 
-enum nncl_layer_kind { NNCL_LAYER_INPUT, NNCL_LAYER_DENSE, NNCL_LAYER_ACT, NNCL_LAYER_ADD, NNCL_LAYER_FLATTEN };
+enum nncl_layer_kind {
+  NNCL_LAYER_INPUT, NNCL_LAYER_DENSE, NNCL_LAYER_ACT, NNCL_LAYER_ADD, NNCL_LAYER_FLATTEN, NNCL_LAYER_CONV,
+  NNCL_LAYER_POOL, NNCL_LAYER_BATCHNORM, NNCL_LAYER_LAYERNORM, NNCL_LAYER_DROPOUT, NNCL_LAYER_CONCAT
+};
+
+/* conv1d/conv2d as nn.Conv1d/nn.Conv2d; 1-D uses index 1 (width) of the pairs. */
+typedef struct nncl_conv_spec {
+  int dims;                  /* 1 or 2 */
+  int64_t filters, kernel[2], stride[2], dilation[2], groups;
+  int64_t pad[4];            /* top, bottom, left, right */
+  int same;                  /* padding=same (TensorFlow's rule, extra at the end) */
+  int bias, act, init;
+  float alpha;
+} nncl_conv_spec;
+
+/* max/avg pooling as nn.MaxPool2d/AvgPool2d; global = kernel over the whole input. */
+typedef struct nncl_pool_spec {
+  int dims, max, global, ceil, count_include_pad;
+  int64_t kernel[2], stride[2], pad[2]; /* pad: symmetric (top/bottom, left/right) */
+} nncl_pool_spec;
 
 #define NNCL_LAYER_MAX_IN 8
 
@@ -19,6 +38,11 @@ typedef struct nncl_layer {
   int out;           /* output node */
   int ndim;          /* input: per-sample shape */
   int64_t shape[NNCL_MAX_DIMS];
+  nncl_conv_spec conv;
+  nncl_pool_spec pool;
+  float eps, momentum; /* batch/layer norm */
+  int norm_dims;     /* layer norm: trailing dims normalised */
+  float p;           /* dropout probability */
   int nin;           /* input layers (indices of earlier layers) */
   int in[NNCL_LAYER_MAX_IN];
   int joined;        /* inputs are not just the previous layer (written as from=) */
@@ -42,6 +66,12 @@ int nncl_layer_act(struct nncl_model *m, const char *name, int act, float alpha)
 int nncl_act_node(struct nncl_model *m, int x, int act, float alpha, int layer);
 
 int nncl_layer_add(struct nncl_model *m, const char *name);
+int nncl_layer_concat(struct nncl_model *m, const char *name);
+int nncl_layer_conv(struct nncl_model *m, const char *name, const nncl_conv_spec *sp);
+int nncl_layer_pool(struct nncl_model *m, const char *name, const nncl_pool_spec *sp);
+int nncl_layer_batchnorm(struct nncl_model *m, const char *name, float eps, float momentum);
+int nncl_layer_layernorm(struct nncl_model *m, const char *name, int dims, float eps);
+int nncl_layer_dropout(struct nncl_model *m, const char *name, float p);
 int nncl_layer_flatten(struct nncl_model *m, const char *name);
 
 /* Appends a layer record with a unique name (given, set by nncl_model_next, or

@@ -4,7 +4,13 @@
  *   dense units=128 act=relu init=he_uniform name=fc1
  *   relu | leaky_relu alpha=0.01 | elu alpha=1 | gelu | sigmoid | tanh | softmax
  *   add from=a,b                         residual connection: sum of named layers
+ *   concat from=a,b                      dense connection: channel concat
  *   flatten
+ *   conv2d filters=16 kernel=5 stride=1 padding=2|same|ph,pw|t,b,l,r dilation=1 groups=1 bias=1 act=
+ *   conv1d filters=16 kernel=3 ...        (N, C, L) inputs
+ *   maxpool|avgpool kernel=2 stride=2 padding=0 ceil=0 count_include_pad=1
+ *   globalavgpool | globalmaxpool
+ *   batchnorm eps=1e-5 momentum=0.1 | layernorm dims=1 eps=1e-5 | dropout p=0.5
  * Every layer takes name= and from= (inputs: earlier layers; default the previous one).
  */
 #include <errno.h>
@@ -32,6 +38,109 @@ static int get_alpha(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, do
   int r = nncl_mf_float(ctx, mf, l, "alpha", 0, alpha);
   if (!r && !(fabs(*alpha) <= FLT_MAX)) return bad_value(ctx, mf, l, "alpha", "a number within float range");
   return r;
+}
+
+/* key=v or key=a,b: one value per spatial dim (a 1-D layer uses only the last). */
+static int spatial(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, const char *key, int dims, int64_t dflt,
+                   int64_t min, int64_t max, int64_t out[2]) {
+  int64_t v[2];
+  int n = 0, r = nncl_mf_ints(ctx, mf, l, key, dims, v, &n);
+  if (r) return r;
+  if (n == 0) v[0] = v[1] = dflt;
+  else if (n == 1) v[1] = v[0];
+  for (int k = 0; k < 2; k++)
+    if (v[k] < min || v[k] > max) {
+      char what[96];
+      snprintf(what, sizeof what, "%s between %lld and %lld", dims == 1 ? "an integer" : "one or two integers", (long long)min,
+               (long long)max);
+      return bad_value(ctx, mf, l, key, what);
+    }
+  if (dims == 1) v[0] = 1;
+  out[0] = v[0], out[1] = v[1];
+  return 0;
+}
+
+static int parse_act(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, int *act, int *init) {
+  const char *s;
+  if ((s = nncl_mf_get(l, "act")) && (*act = nncl_act_parse(s)) < 0)
+    return bad_value(ctx, mf, l, "act", "none, relu, leaky_relu, elu, gelu, sigmoid, tanh or softmax");
+  if ((s = nncl_mf_get(l, "init")) && (*init = nncl_init_parse(s)) < 0)
+    return bad_value(ctx, mf, l, "init", "xavier_uniform, xavier_normal, he_uniform, he_normal, lecun_uniform, lecun_normal or zeros");
+  return 0;
+}
+
+static int build_conv(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, const char *name, int dims) {
+  static const char *const known[] = {"filters", "kernel", "stride", "padding", "dilation", "groups", "bias", "act", "init",
+                                      "alpha", "name", "from", NULL};
+  nncl_ctx *ctx = m->ctx;
+  nncl_conv_spec sp = {.dims = dims, .act = NNCL_ACT_NONE, .init = NNCL_INIT_DEFAULT};
+  int64_t bias;
+  double alpha;
+  int r;
+  if ((r = nncl_mf_check_keys(ctx, mf, l, known)) || (r = nncl_mf_int(ctx, mf, l, "filters", 0, 1, 1 << 20, &sp.filters)) ||
+      (r = spatial(ctx, mf, l, "kernel", dims, 0, 1, 4096, sp.kernel)) || (r = spatial(ctx, mf, l, "stride", dims, 1, 1, 4096, sp.stride)) ||
+      (r = spatial(ctx, mf, l, "dilation", dims, 1, 1, 4096, sp.dilation)) ||
+      (r = nncl_mf_int(ctx, mf, l, "groups", 1, 1, 1 << 20, &sp.groups)) || (r = nncl_mf_int(ctx, mf, l, "bias", 1, 0, 1, &bias)) ||
+      (r = nncl_mf_float(ctx, mf, l, "alpha", 0, &alpha)) || (r = parse_act(ctx, mf, l, &sp.act, &sp.init)))
+    return r;
+  if (sp.filters == 0 || sp.kernel[1] == 0)
+    return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: %s needs filters=N and kernel=K", mf->name, l->line, l->col, l->kind);
+  sp.bias = (int)bias, sp.alpha = (float)alpha;
+  const char *pad = nncl_mf_get(l, "padding");
+  if (pad && !strcmp(pad, "same")) sp.same = 1;
+  else if (pad && strcmp(pad, "valid")) {
+    int64_t v[4];
+    int n = 0;
+    if ((r = nncl_mf_ints(ctx, mf, l, "padding", 4, v, &n))) return r;
+    for (int k = 0; k < n; k++)
+      if (v[k] < 0 || v[k] > 4096) return bad_value(ctx, mf, l, "padding", "same, valid, or 1, 2 or 4 integers in 0..4096");
+    if (dims == 1 && n == 1) sp.pad[2] = sp.pad[3] = v[0];
+    else if (dims == 1 && n == 2) sp.pad[2] = v[0], sp.pad[3] = v[1];
+    else if (dims == 2 && n == 1) sp.pad[0] = sp.pad[1] = sp.pad[2] = sp.pad[3] = v[0];
+    else if (dims == 2 && n == 2) sp.pad[0] = sp.pad[1] = v[0], sp.pad[2] = sp.pad[3] = v[1];
+    else if (dims == 2 && n == 4) memcpy(sp.pad, v, sizeof sp.pad);
+    else return bad_value(ctx, mf, l, "padding", dims == 1 ? "same, valid, p or left,right" : "same, valid, p, ph,pw or top,bottom,left,right");
+  }
+  return nncl_layer_conv(m, name, &sp);
+}
+
+static int build_pool(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, const char *name, int max, int global) {
+  static const char *const known[] = {"kernel", "stride", "padding", "ceil", "count_include_pad", "name", "from", NULL};
+  static const char *const known_global[] = {"name", "from", NULL};
+  nncl_ctx *ctx = m->ctx;
+  nncl_pool_spec sp = {.max = max, .global = global, .dims = 2};
+  int64_t ceil, incl;
+  int r = nncl_mf_check_keys(ctx, mf, l, global ? known_global : known);
+  if (r || global) return r ? r : nncl_layer_pool(m, name, &sp);
+  if ((r = spatial(ctx, mf, l, "kernel", 2, 0, 1, 4096, sp.kernel)) ||
+      (r = spatial(ctx, mf, l, "stride", 2, 0, 1, 4096, sp.stride)) || (r = spatial(ctx, mf, l, "padding", 2, 0, 0, 2048, sp.pad)) ||
+      (r = nncl_mf_int(ctx, mf, l, "ceil", 0, 0, 1, &ceil)) || (r = nncl_mf_int(ctx, mf, l, "count_include_pad", 1, 0, 1, &incl)))
+    return r;
+  if (sp.kernel[0] == 0) return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: %s needs kernel=K", mf->name, l->line, l->col, l->kind);
+  if (max && nncl_mf_get(l, "count_include_pad")) return bad_value(ctx, mf, l, "count_include_pad", "nothing: it applies to avgpool only");
+  if (sp.stride[0] == 0) sp.stride[0] = sp.kernel[0], sp.stride[1] = sp.kernel[1]; /* PyTorch: stride defaults to kernel */
+  sp.ceil = (int)ceil, sp.count_include_pad = (int)incl;
+  return nncl_layer_pool(m, name, &sp);
+}
+
+static int build_norm(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, const char *name) {
+  static const char *const known_bn[] = {"eps", "momentum", "name", "from", NULL};
+  static const char *const known_ln[] = {"eps", "dims", "name", "from", NULL};
+  static const char *const known_do[] = {"p", "name", "from", NULL};
+  nncl_ctx *ctx = m->ctx;
+  double eps, mom, p;
+  int64_t dims;
+  int r;
+  if (!strcmp(l->kind, "batchnorm"))
+    return (r = nncl_mf_check_keys(ctx, mf, l, known_bn)) || (r = nncl_mf_float(ctx, mf, l, "eps", 1e-5, &eps)) ||
+                   (r = nncl_mf_float(ctx, mf, l, "momentum", 0.1, &mom))
+               ? r : nncl_layer_batchnorm(m, name, (float)eps, (float)mom);
+  if (!strcmp(l->kind, "layernorm"))
+    return (r = nncl_mf_check_keys(ctx, mf, l, known_ln)) || (r = nncl_mf_float(ctx, mf, l, "eps", 1e-5, &eps)) ||
+                   (r = nncl_mf_int(ctx, mf, l, "dims", 1, 1, NNCL_MAX_DIMS - 1, &dims))
+               ? r : nncl_layer_layernorm(m, name, (int)dims, (float)eps);
+  return (r = nncl_mf_check_keys(ctx, mf, l, known_do)) || (r = nncl_mf_float(ctx, mf, l, "p", 0.5, &p))
+             ? r : nncl_layer_dropout(m, name, (float)p);
 }
 
 static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
@@ -84,8 +193,16 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
     if ((r = nncl_mf_check_keys(ctx, mf, l, known))) return r;
     return l->kind[0] == 'a' ? nncl_layer_add(m, name) : nncl_layer_flatten(m, name);
   }
+  if (!strcmp(l->kind, "concat")) {
+    static const char *const known[] = {"name", "from", NULL};
+    return (r = nncl_mf_check_keys(ctx, mf, l, known)) ? r : nncl_layer_concat(m, name);
+  }
+  if (!strcmp(l->kind, "conv2d") || !strcmp(l->kind, "conv1d")) return build_conv(m, mf, l, name, l->kind[4] - '0');
+  if (!strcmp(l->kind, "maxpool") || !strcmp(l->kind, "avgpool")) return build_pool(m, mf, l, name, l->kind[0] == 'm', 0);
+  if (!strcmp(l->kind, "globalmaxpool") || !strcmp(l->kind, "globalavgpool")) return build_pool(m, mf, l, name, l->kind[6] == 'm', 1);
+  if (!strcmp(l->kind, "batchnorm") || !strcmp(l->kind, "layernorm") || !strcmp(l->kind, "dropout")) return build_norm(m, mf, l, name);
   return nncl_err(ctx, NNCL_EFORMAT,
-                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, flatten)",
+                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, conv2d, conv1d, maxpool, avgpool, globalmaxpool, globalavgpool, batchnorm, layernorm, dropout, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, concat, flatten)",
                   mf->name, l->line, l->col, l->kind);
 }
 
@@ -109,6 +226,17 @@ int nncl_model_parse(nncl_ctx *ctx, const char *text, const char *name, nncl_mod
   if (r) nncl_model_destroy(m);
   else *out = m;
 done:
+  nncl_mf_free(&mf);
+  return r;
+}
+
+int nncl_model_layer(nncl_model *m, const char *line) {
+  if (!m || !line) return nncl_err(m ? m->ctx : NULL, NNCL_EINVAL, "model layer: NULL argument");
+  nncl_mf mf;
+  int r = nncl_mf_parse(m->ctx, line, strlen(line), "layer", &mf);
+  if (r) return r;
+  if (mf.nlines != 1) r = nncl_err(m->ctx, NNCL_EINVAL, "model layer: expected one layer line, got %d", mf.nlines);
+  else r = build_line(m, &mf, &mf.lines[0]);
   nncl_mf_free(&mf);
   return r;
 }
@@ -162,6 +290,39 @@ int nncl_model_to_text(const nncl_model *m, char **out) {
       if (L->act != NNCL_ACT_NONE) nncl_sb_printf(&sb, " act=%s", nncl_act_name(L->act));
       nncl_sb_printf(&sb, " init=%s", nncl_init_name(L->init));
       if (L->alpha != 0) nncl_sb_printf(&sb, " alpha=%.9g", L->alpha);
+    } else if (L->kind == NNCL_LAYER_CONV) {
+      const nncl_conv_spec *c = &L->conv;
+      nncl_sb_printf(&sb, "%s filters=%lld", nncl_layer_kind_name(L), (long long)c->filters);
+      if (c->dims == 1)
+        nncl_sb_printf(&sb, " kernel=%lld stride=%lld dilation=%lld", (long long)c->kernel[1], (long long)c->stride[1],
+                       (long long)c->dilation[1]);
+      else
+        nncl_sb_printf(&sb, " kernel=%lld,%lld stride=%lld,%lld dilation=%lld,%lld", (long long)c->kernel[0], (long long)c->kernel[1],
+                       (long long)c->stride[0], (long long)c->stride[1], (long long)c->dilation[0], (long long)c->dilation[1]);
+      if (c->same) nncl_sb_printf(&sb, " padding=same");
+      else if (c->dims == 1) nncl_sb_printf(&sb, " padding=%lld,%lld", (long long)c->pad[2], (long long)c->pad[3]);
+      else
+        nncl_sb_printf(&sb, " padding=%lld,%lld,%lld,%lld", (long long)c->pad[0], (long long)c->pad[1], (long long)c->pad[2],
+                       (long long)c->pad[3]);
+      nncl_sb_printf(&sb, " groups=%lld bias=%d", (long long)c->groups, c->bias);
+      if (c->act != NNCL_ACT_NONE) nncl_sb_printf(&sb, " act=%s", nncl_act_name(c->act));
+      nncl_sb_printf(&sb, " init=%s", nncl_init_name(c->init));
+      if (c->alpha != 0) nncl_sb_printf(&sb, " alpha=%.9g", c->alpha);
+    } else if (L->kind == NNCL_LAYER_POOL) {
+      const nncl_pool_spec *p = &L->pool;
+      nncl_sb_printf(&sb, "%s", nncl_layer_kind_name(L));
+      if (!p->global) {
+        nncl_sb_printf(&sb, " kernel=%lld,%lld stride=%lld,%lld padding=%lld,%lld ceil=%d", (long long)p->kernel[0],
+                       (long long)p->kernel[1], (long long)p->stride[0], (long long)p->stride[1], (long long)p->pad[0],
+                       (long long)p->pad[1], p->ceil);
+        if (!p->max) nncl_sb_printf(&sb, " count_include_pad=%d", p->count_include_pad);
+      }
+    } else if (L->kind == NNCL_LAYER_BATCHNORM) {
+      nncl_sb_printf(&sb, "batchnorm eps=%.9g momentum=%.9g", L->eps, L->momentum);
+    } else if (L->kind == NNCL_LAYER_LAYERNORM) {
+      nncl_sb_printf(&sb, "layernorm dims=%d eps=%.9g", L->norm_dims, L->eps);
+    } else if (L->kind == NNCL_LAYER_DROPOUT) {
+      nncl_sb_printf(&sb, "dropout p=%.9g", L->p);
     } else {
       nncl_sb_printf(&sb, "%s", nncl_layer_kind_name(L));
       if (L->kind == NNCL_LAYER_ACT && (L->act == NNCL_ACT_LEAKY_RELU || L->act == NNCL_ACT_ELU))

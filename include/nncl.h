@@ -162,6 +162,10 @@ NNCL_API int nncl_model_activation(nncl_model *m, int act, float alpha);
  * comma-separated names of earlier layers (NULL = the previous layer). This is how
  * residual and dense connections are built. */
 NNCL_API int nncl_model_next(nncl_model *m, const char *name, const char *from);
+/* Adds one layer written as a model-file line, e.g. "conv2d filters=6 kernel=5 padding=2
+ * act=relu" or "add from=a,b name=skip" (see README "Model files"): every layer kind is
+ * reachable this way. */
+NNCL_API int nncl_model_layer(nncl_model *m, const char *line);
 /* Elementwise sum of the layer's inputs (a residual connection); all of the same shape. */
 NNCL_API int nncl_model_add(nncl_model *m);
 /* (N, d0, d1, ...) -> (N, d0*d1*...). */
