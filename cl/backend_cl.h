@@ -20,7 +20,11 @@
   X(ACTIVATION, activation)   \
   X(SOFTMAX, softmax)         \
   X(OPTIM, optim)             \
-  X(GEMM, gemm)
+  X(GEMM, gemm)               \
+  X(CONV, conv)               \
+  X(POOL, pool)               \
+  X(NORM, norm)               \
+  X(DROPOUT, dropout)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -69,7 +73,28 @@ enum {
   X(ACCURACY, SOFTMAX, accuracy)                             \
   X(SGD_UPDATE, OPTIM, sgd_update)                           \
   X(ADAM_UPDATE, OPTIM, adam_update)                         \
-  X(MATMUL, GEMM, matmul)
+  X(MATMUL, GEMM, matmul)                                    \
+  X(IM2COL, CONV, im2col)                                    \
+  X(COL2IM, CONV, col2im)                                    \
+  X(TRANSPOSE_AB, CONV, transpose_ab)                        \
+  X(CH_BIAS_ADD, CONV, ch_bias_add)                          \
+  X(COPY2D, CONV, copy2d)                                    \
+  X(MAXPOOL2D, POOL, maxpool2d)                              \
+  X(MAXPOOL2D_GRAD, POOL, maxpool2d_grad)                    \
+  X(AVGPOOL2D, POOL, avgpool2d)                              \
+  X(AVGPOOL2D_GRAD, POOL, avgpool2d_grad)                    \
+  X(CH_SUM, NORM, ch_sum)                                    \
+  X(BATCHNORM, NORM, batchnorm)                              \
+  X(BATCHNORM_EVAL, NORM, batchnorm_eval)                    \
+  X(BATCHNORM_GRAD, NORM, batchnorm_grad)                    \
+  X(RUNNING_UPDATE, NORM, running_update)                    \
+  X(LAYERNORM, NORM, layernorm)                              \
+  X(LAYERNORM_WIDE, NORM, layernorm_wide)                    \
+  X(LAYERNORM_GRAD, NORM, layernorm_grad)                    \
+  X(LAYERNORM_GRAD_WIDE, NORM, layernorm_grad_wide)          \
+  X(LAYERNORM_GRAD_COLS, NORM, layernorm_grad_cols)          \
+  X(DROPOUT, DROPOUT, dropout)                               \
+  X(DROPOUT_GRAD, DROPOUT, dropout_grad)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -238,6 +263,25 @@ int nncl_cl_sum_rows(nncl_backend *be, const nncl_args *a);
 int nncl_cl_argmax(nncl_backend *be, const nncl_args *a);
 int nncl_cl_accuracy(nncl_backend *be, const nncl_args *a);
 int nncl_cl_matmul(nncl_backend *be, const nncl_args *a);
+/* conv_cl.c: the vision ops (conv.cl, pool.cl, norm.cl, dropout.cl). */
+#define NNCL_CL_NWG 64 /* work-group size of norm.cl's group kernels (its NWG) */
+int nncl_cl_im2col(nncl_backend *be, const nncl_args *a);
+int nncl_cl_col2im(nncl_backend *be, const nncl_args *a);
+int nncl_cl_transpose_ab(nncl_backend *be, const nncl_args *a);
+int nncl_cl_ch_bias_add(nncl_backend *be, const nncl_args *a);
+int nncl_cl_ch_sum(nncl_backend *be, const nncl_args *a);
+int nncl_cl_copy2d(nncl_backend *be, const nncl_args *a);
+int nncl_cl_maxpool2d(nncl_backend *be, const nncl_args *a);
+int nncl_cl_maxpool2d_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_avgpool2d(nncl_backend *be, const nncl_args *a);
+int nncl_cl_avgpool2d_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_batchnorm(nncl_backend *be, const nncl_args *a);
+int nncl_cl_batchnorm_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_running_update(nncl_backend *be, const nncl_args *a);
+int nncl_cl_layernorm(nncl_backend *be, const nncl_args *a);
+int nncl_cl_layernorm_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_dropout(nncl_backend *be, const nncl_args *a);
+int nncl_cl_dropout_grad(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

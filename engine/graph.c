@@ -190,7 +190,7 @@ static int plan_infer(nncl_graph *g, size_t *offs, size_t *total) {
   size_t end = 0;
   for (int i = 0; i < n; i++) {
     nncl_node *nd = &g->nodes[i];
-    if (nd->kind < 0) continue;
+    if (!nncl_node_computed(nd)) continue;
     size_t need = (node_floats(g, nd, g->batch) + 15) & ~(size_t)15;
     int best = -1;
     for (int f = 0; f < nfree; f++)
@@ -206,7 +206,7 @@ static int plan_infer(nncl_graph *g, size_t *offs, size_t *total) {
     /* inputs whose last use is this node can be reused by later nodes */
     for (int k = 0; k < nd->nin; k++) {
       int j = nd->in[k];
-      if (last[j] == i && g->nodes[j].kind >= 0) {
+      if (last[j] == i && nncl_node_computed(&g->nodes[j])) {
         free_list[nfree][0] = offs[j];
         free_list[nfree][1] = (node_floats(g, &g->nodes[j], g->batch) + 15) & ~(size_t)15;
         nfree++;
@@ -236,7 +236,7 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
     for (int i = 0; i < g->nnodes; i++) {
       size_t nf = node_floats(g, &g->nodes[i], batch);
       if (nf > max_node) max_node = nf;
-      if (g->nodes[i].kind < 0) continue;
+      if (!nncl_node_computed(&g->nodes[i])) continue;
       offs[i] = total;
       total += (nf + 15) & ~(size_t)15;
     }
@@ -247,7 +247,7 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
   size_t act_bytes = (total ? total : 1) * sizeof(float);
   if ((r = be->alloc(be, act_bytes, &g->act_arena)) || (r = plan_composite(g, batch))) goto fail;
   for (int i = 0; i < g->nnodes; i++)
-    if (g->nodes[i].kind >= 0) g->nodes[i].val = (nncl_ref){g->act_arena, offs[i] * sizeof(float)};
+    if (nncl_node_computed(&g->nodes[i])) g->nodes[i].val = (nncl_ref){g->act_arena, offs[i] * sizeof(float)};
   if (mode == NNCL_MODE_TRAIN) {
     /* activation gradients mirror the activation plan (input included: its slot stays
      * unused unless something needs it); parameter gradients mirror the parameter arena */
@@ -264,7 +264,7 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
       if (!n->requires_grad) continue;
       if (n->kind == NNCL_NODE_PARAM)
         n->grad = (nncl_ref){g->grad_arena, g->params[n->param].off * sizeof(float)};
-      else if (n->kind >= 0)
+      else if (nncl_node_computed(n))
         n->grad = (nncl_ref){g->act_grad_arena, offs[i] * sizeof(float)};
     }
   }
@@ -326,7 +326,7 @@ int nncl_graph_forward(nncl_graph *g, int rows) {
   g->rows = rows;
   if (g->training) g->step++;
   for (int i = 0; i < g->nnodes; i++) {
-    if (g->nodes[i].kind < 0) continue;
+    if (!nncl_node_computed(&g->nodes[i])) continue;
     int r = forward_node(g, be, i, rows);
     if (r) return r;
   }
@@ -361,7 +361,7 @@ int nncl_graph_backward(nncl_graph *g, int from) {
   g->nodes[from].grad_written = 1;
   for (int i = from; i >= 0; i--) {
     nncl_node *n = &g->nodes[i];
-    if (n->kind < 0 || !n->requires_grad || !n->grad_written) continue;
+    if (!nncl_node_computed(n) || !n->requires_grad || !n->grad_written) continue;
     int r = nncl_backward_rule(g, i);
     if (r) return r;
   }

@@ -108,6 +108,10 @@ int nncl_graph_forward(nncl_graph *g, int rows);
 int nncl_graph_backward(nncl_graph *g, int from);
 void nncl_graph_free(nncl_graph *g);
 
+/* Whether a node computes its value (an op or a composite), as opposed to an input or a
+ * parameter whose value is given. */
+static inline int nncl_node_computed(const nncl_node *n) { return n->kind >= 0 || n->kind == NNCL_NODE_COMPOSITE; }
+
 /* Rows of the current run times cols: the element count of a batched node's value. */
 static inline size_t nncl_node_elems(const nncl_graph *g, const nncl_node *n) {
   return (size_t)n->cols * (size_t)(n->batched ? g->rows : 1);

@@ -147,7 +147,7 @@ int nncl_model_summary(const nncl_model *m, void (*fn)(void *user, const char *l
   if (!m || !fn) return NNCL_EINVAL;
   char line[256], shape[96];
   int64_t total = 0, trainable = 0;
-  fn(user, "layer            kind        output shape          params   inputs (joins)");
+  fn(user, "layer            kind           output shape          params   inputs (joins)");
   for (int li = 0; li < m->nlayers; li++) {
     const nncl_layer *L = &m->layers[li];
     int64_t np = 0;
@@ -159,10 +159,11 @@ int nncl_model_summary(const nncl_model *m, void (*fn)(void *user, const char *l
     total += np;
     const char *kind = nncl_layer_kind_name(L);
     char kbuf[32];
-    if (L->kind == NNCL_LAYER_DENSE && L->act != NNCL_ACT_NONE) snprintf(kbuf, sizeof kbuf, "dense+%s", nncl_act_name(L->act));
+    int act = L->kind == NNCL_LAYER_DENSE ? L->act : L->kind == NNCL_LAYER_CONV ? L->conv.act : NNCL_ACT_NONE;
+    if (act != NNCL_ACT_NONE) snprintf(kbuf, sizeof kbuf, "%s+%s", kind, nncl_act_name(act));
     else snprintf(kbuf, sizeof kbuf, "%s", kind);
     shape_str(&m->g.nodes[L->out], shape, sizeof shape);
-    int k = snprintf(line, sizeof line, "%-16s %-11s %-21s %-8lld", L->name, kbuf, shape, (long long)np);
+    int k = snprintf(line, sizeof line, "%-16s %-14s %-21s %-8lld", L->name, kbuf, shape, (long long)np);
     for (int j = 0; L->joined && j < L->nin && k > 0 && (size_t)k < sizeof line; j++)
       k += snprintf(line + k, sizeof line - (size_t)k, "%s%s", j ? ", " : " <- ", m->layers[L->in[j]].name);
     for (size_t e = strlen(line); e > 0 && line[e - 1] == ' '; e--) line[e - 1] = 0;

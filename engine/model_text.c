@@ -48,7 +48,7 @@ static int spatial(nncl_ctx *ctx, const nncl_mf *mf, const nncl_mf_line *l, cons
   if (r) return r;
   if (n == 0) v[0] = v[1] = dflt;
   else if (n == 1) v[1] = v[0];
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; n && k < 2; k++) /* an absent key takes dflt, which may mean "unset" (0) */
     if (v[k] < min || v[k] > max) {
       char what[96];
       snprintf(what, sizeof what, "%s between %lld and %lld", dims == 1 ? "an integer" : "one or two integers", (long long)min,
@@ -81,7 +81,7 @@ static int build_conv(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, c
       (r = spatial(ctx, mf, l, "kernel", dims, 0, 1, 4096, sp.kernel)) || (r = spatial(ctx, mf, l, "stride", dims, 1, 1, 4096, sp.stride)) ||
       (r = spatial(ctx, mf, l, "dilation", dims, 1, 1, 4096, sp.dilation)) ||
       (r = nncl_mf_int(ctx, mf, l, "groups", 1, 1, 1 << 20, &sp.groups)) || (r = nncl_mf_int(ctx, mf, l, "bias", 1, 0, 1, &bias)) ||
-      (r = nncl_mf_float(ctx, mf, l, "alpha", 0, &alpha)) || (r = parse_act(ctx, mf, l, &sp.act, &sp.init)))
+      (r = get_alpha(ctx, mf, l, &alpha)) || (r = parse_act(ctx, mf, l, &sp.act, &sp.init)))
     return r;
   if (sp.filters == 0 || sp.kernel[1] == 0)
     return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: %s needs filters=N and kernel=K", mf->name, l->line, l->col, l->kind);
