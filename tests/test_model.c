@@ -435,7 +435,7 @@ static void test_text(void) {
 static void test_parse_errors(void) {
   static const struct { const char *text, *where, *what; } cases[] = {
     {"input shape=4\ndense units=abc\n", "bad:2:13: ", "'abc'"},
-    {"input shape=4\n  conv2d units=3\n", "bad:2:3: ", "conv2d"},
+    {"input shape=4\n  frobnicate units=3\n", "bad:2:3: ", "frobnicate"},
     {"input shape=4\ndense units=3 colour=red\n", "bad:2:15: ", "colour"},
     {"dense units=3\n", "bad:1:1: ", "input"},
     {"input shape=4\ndense units=3 act=swish\n", "bad:2:19: ", "swish"},
