@@ -337,6 +337,11 @@ static int cmd_predict(int argc, char **argv) {
   }
   int64_t n = o.count < nncl_dataset_size(test) ? o.count : nncl_dataset_size(test);
   int64_t in = nncl_model_input_size(m), out = nncl_model_output_size(m);
+  if (nncl_dataset_sample_size(test) != in) {
+    fprintf(stderr, "%s: %s/t10k images have %lld values per sample, the model takes %lld\n", prog, o.data,
+            (long long)nncl_dataset_sample_size(test), (long long)in);
+    goto done;
+  }
   x = malloc((size_t)(n * in) * sizeof *x);
   y = malloc((size_t)(n * out) * sizeof *y);
   lab = malloc((size_t)n * sizeof *lab);

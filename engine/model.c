@@ -29,16 +29,21 @@ void nncl_model_destroy(nncl_model *m) {
 
 int nncl_model_add_layer(nncl_model *m, const char *name, const char *kind_name, int kind) {
   if (m->g.param_arena) return nncl_err(m->ctx, NNCL_ESTATE, "layers cannot be added after compile");
+  if (m->nlayers >= NNCL_MAX_LAYERS) return nncl_err(m->ctx, NNCL_ELIMIT, "a model has at most %d layers", NNCL_MAX_LAYERS);
   char buf[48];
   if (!(name && *name) && m->next_name[0]) name = m->next_name;
   if (name && *name) {
     if (strlen(name) >= sizeof buf) return nncl_err(m->ctx, NNCL_EINVAL, "layer name '%s' is too long", name);
     snprintf(buf, sizeof buf, "%s", name);
   } else {
-    for (int n = 1;; n++) { /* first free "<kind><n>" */
+    /* "<kind><n>", n one past the layers of this kind so far (then the first free one) */
+    int n = 1;
+    size_t kl = strlen(kind_name);
+    for (int i = 0; i < m->nlayers; i++) n += !strncmp(m->layers[i].name, kind_name, kl);
+    for (;; n++) {
       snprintf(buf, sizeof buf, "%s%d", kind_name, n);
       int taken = 0;
-      for (int i = 0; i < m->nlayers; i++) taken |= !strcmp(m->layers[i].name, buf);
+      for (int i = 0; i < m->nlayers && !taken; i++) taken = !strcmp(m->layers[i].name, buf);
       if (!taken) break;
     }
   }

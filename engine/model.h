@@ -27,6 +27,7 @@ typedef struct nncl_pool_spec {
 } nncl_pool_spec;
 
 #define NNCL_LAYER_MAX_IN 8
+#define NNCL_MAX_LAYERS 10000 /* far beyond real networks; bounds the quadratic name checks */
 
 typedef struct nncl_layer {
   char name[48];

@@ -258,6 +258,8 @@ NNCL_API int nncl_dataset_from_arrays(nncl_ctx *ctx, int64_t n, int ndim, const 
 NNCL_API void nncl_dataset_destroy(nncl_dataset *d);
 NNCL_API int64_t nncl_dataset_size(const nncl_dataset *d);
 NNCL_API int nncl_dataset_classes(const nncl_dataset *d);
+/* Values per sample (the product of the sample shape). */
+NNCL_API int64_t nncl_dataset_sample_size(const nncl_dataset *d);
 /* Sets per-dataset normalisation x' = (x - mean) / std applied when batches are built. */
 NNCL_API int nncl_dataset_normalize(nncl_dataset *d, float mean, float std);
 /* Copies samples start..start+n-1 as the model sees them (scaled, normalised) into x

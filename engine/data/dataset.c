@@ -108,6 +108,7 @@ void nncl_dataset_destroy(nncl_dataset *d) {
 
 int64_t nncl_dataset_size(const nncl_dataset *d) { return d ? d->n : 0; }
 int nncl_dataset_classes(const nncl_dataset *d) { return d ? d->nclasses : 0; }
+int64_t nncl_dataset_sample_size(const nncl_dataset *d) { return d ? d->sample_size : 0; }
 
 int nncl_dataset_normalize(nncl_dataset *d, float mean, float std) {
   if (!d) return NNCL_EINVAL;
