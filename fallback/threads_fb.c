@@ -1,15 +1,17 @@
 /* threads_fb.c - the backend's threads and the flush-to-zero mode of the threads that
  * compute (denormals slow training several-fold once Adam's moments decay).
  *
- * Teams run on OpenMP when the build has it (-Dopenmp=enabled), else on an own pthread
- * pool. The pool is the default because libgomp's idle workers spin for milliseconds after
- * every parallel region (its default wait policy, fixed at process start) and take the
- * cores from whatever else runs: measured here on 2 shared cores, the seed MLP trained at
- * 8.5k samples/s with 2 OpenMP threads against 67k with one thread (57-90k with
- * OMP_WAIT_POLICY=passive). Pool workers spin ~50 us, then sleep on a condition variable.
- * Jobs that share work through a counter do not wait for a worker that has not woken up:
- * it joins late or not at all. Both give the same results: the split does not depend on
- * which thread runs what. */
+ * Teams are OpenMP teams when the build has OpenMP (found by -Dopenmp=auto), else an own
+ * pthread pool. Both split work the same way (statically by thread index, or in chunks
+ * claimed from a counter), so results are bit-identical between them and from run to run.
+ * The pool serves builds without OpenMP (-Dopenmp=disabled) and machines whose cores other
+ * busy processes share: libgomp's idle workers spin for milliseconds after every region
+ * (its default wait policy, fixed at process start) and every region waits for its last
+ * thread. Measured here (2 shared cores, seed MLP, 2 threads, median samples/s): quiet,
+ * OpenMP 207k and the pool 194k; beside one busy process and a niced fuzzer, OpenMP 21k
+ * and the pool 83k. Pool workers spin ~50 us, then sleep on a condition variable. Jobs
+ * that share work through a counter do not wait for a worker that has not woken up: it
+ * joins late or not at all. */
 #include <stdatomic.h>
 #include <unistd.h>
 
