@@ -2,7 +2,8 @@
 # All the tests: installs what is missing, then builds and tests
 #   1. everything found (OpenCL, CLBlast, OpenBLAS, OpenMP) on the C backend,
 #   2. the same build on the OpenCL backend through PoCL (--setup=pocl),
-#   3. a pure C build (-Dopencl=disabled -Dblas=disabled),
+#   3. a pure C build (-Dopencl=disabled -Dblas=disabled -Dopenmp=disabled: own GEMM, own
+#      thread pool), so both GEMM paths and both threading paths are tested.
 #   4. the suite under ASan+UBSan (C backend and PoCL) and valgrind memcheck (C backend),
 #   5. every libFuzzer harness for 60 s (clang; installed when missing).
 set -euo pipefail
@@ -11,7 +12,7 @@ scripts/deps.sh --test
 scripts/build.sh build
 meson test -C build --print-errorlogs
 meson test -C build --setup=pocl --print-errorlogs
-scripts/build.sh build-purec -Dopencl=disabled -Dblas=disabled
+scripts/build.sh build-purec -Dopencl=disabled -Dblas=disabled -Dopenmp=disabled
 meson test -C build-purec --print-errorlogs
 # 4. scripts/sanitize.sh: build-asan (gcc -Db_sanitize=address,undefined), then valgrind over
 #    the C test executables of build (already built above)
