@@ -143,6 +143,13 @@ static void model_files(nncl_ctx *ctx) {
     "input shape=784\ndense units=0x10\n",
     "input shape=17179869184\ndense units=2\n",
     "input shape=4096\ndense units=4096\ndense units=4096\ndense units=16777216\n",
+    "input shape=1024,1024,1024\nconv2d filters=1048576 kernel=4096\n",
+    "input shape=1,65536,65536\nconv2d filters=16 kernel=3 padding=1\n",
+    "input shape=1024,1024\nconv1d filters=1048576 kernel=4096\n",
+    "input shape=1,8,8\nconv2d filters=1 kernel=4096 dilation=4096\n",
+    "input shape=1,8,8\nconv2d filters=1 kernel=3 stride=0\n",
+    "input shape=1,8,8\nmaxpool kernel=4096 stride=4096\n",
+    "input shape=1,8,8\nlayernorm dims=9\n",
   };
   nncl_model *m;
   char what[200];
