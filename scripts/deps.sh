@@ -18,7 +18,7 @@ sudo=""
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [ "${1:-}" = "--test" ] && ! /usr/bin/python3 -c "import safetensors" 2>/dev/null; then
   $sudo /usr/bin/python3 -m pip install -q --break-system-packages safetensors
