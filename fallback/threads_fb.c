@@ -1,11 +1,11 @@
 /* threads_fb.c - the backend's threads and the flush-to-zero mode of the threads that
  * compute (denormals slow training several-fold once Adam's moments decay).
  *
- * Teams are OpenMP teams when the build has OpenMP (found by -Dopenmp=auto), else an own
- * pthread pool. Both split work the same way (statically by thread index, or in chunks
- * claimed from a counter), so results are bit-identical between them and from run to run.
- * The pool serves builds without OpenMP (-Dopenmp=disabled) and machines whose cores other
- * busy processes share: libgomp's idle workers spin for milliseconds after every region
+ * Teams are an own pthread pool, or OpenMP teams when the build asks for OpenMP
+ * (-Dopenmp=enabled). Both split work the same way (statically by thread index, or in
+ * chunks claimed from a counter), so results are bit-identical between them and from run
+ * to run. The pool is the default because it holds up where other busy processes share
+ * the cores: libgomp's idle workers spin for milliseconds after every region
  * (its default wait policy, fixed at process start) and every region waits for its last
  * thread. Measured here (2 shared cores, seed MLP, 2 threads, median samples/s): quiet,
  * OpenMP 207k and the pool 194k; beside one busy process and a niced fuzzer, OpenMP 21k
