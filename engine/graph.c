@@ -113,15 +113,22 @@ int nncl_graph_alloc_params(nncl_graph *g) {
   if (g->param_arena || g->param_elems == 0) return 0;
   int r = be->alloc(be, (size_t)g->param_elems * sizeof(float), &g->param_arena);
   if (r) return r;
-  float *host = malloc((size_t)g->param_elems * sizeof(float));
-  if (!host) return nncl_err(g->ctx, NNCL_ENOMEM, "out of memory initialising parameters");
-  for (int i = 0; i < g->nparams; i++) {
+  int64_t largest = 0; /* one host buffer of the largest parameter, not of the arena */
+  for (int i = 0; i < g->nparams; i++)
+    if (g->params[i].numel > largest) largest = g->params[i].numel;
+  float *host = malloc((size_t)largest * sizeof(float));
+  if (!host) r = nncl_err(g->ctx, NNCL_ENOMEM, "out of memory initialising parameters");
+  for (int i = 0; !r && i < g->nparams; i++) {
     nncl_param *p = &g->params[i];
-    init_values(g->ctx, p, host + p->off);
+    init_values(g->ctx, p, host);
     g->nodes[p->node].val = (nncl_ref){g->param_arena, p->off * sizeof(float)};
+    r = be->write(be, g->param_arena, p->off * sizeof(float), host, (size_t)p->numel * sizeof(float));
   }
-  r = be->write(be, g->param_arena, 0, host, (size_t)g->param_elems * sizeof(float));
   free(host);
+  if (r) {
+    be->release(be, g->param_arena);
+    g->param_arena = NULL;
+  }
   return r;
 }
 
@@ -202,6 +209,11 @@ static int plan_infer(nncl_graph *g, size_t *offs, size_t *total) {
     } else {
       offs[i] = end;
       end += need;
+      if (need > (size_t)NNCL_MAX_ELEMS || end > (size_t)NNCL_MAX_ELEMS) { /* also keeps the sum from wrapping */
+        free(last);
+        free(free_list);
+        return nncl_err(g->ctx, NNCL_ELIMIT, "activations of batch %d exceed 2^34 values", g->batch);
+      }
     }
     /* inputs whose last use is this node can be reused by later nodes */
     for (int k = 0; k < nd->nin; k++) {
@@ -239,6 +251,10 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
       if (!nncl_node_computed(&g->nodes[i])) continue;
       offs[i] = total;
       total += (nf + 15) & ~(size_t)15;
+      if (nf > (size_t)NNCL_MAX_ELEMS || total > (size_t)NNCL_MAX_ELEMS) { /* also keeps the sum from wrapping */
+        free(offs);
+        return nncl_err(g->ctx, NNCL_ELIMIT, "activations of batch %d exceed 2^34 values", batch);
+      }
     }
   } else if ((r = plan_infer(g, offs, &total))) {
     free(offs);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "fb.h"
 
 size_t fb_mul(size_t n0, size_t n1)
@@ -32,8 +34,12 @@ void *fb_ptr(nncl_backend *be, const nncl_args *a, int i, size_t count, const ch
 static int fb_alloc(nncl_backend *be, size_t bytes, nncl_buf **out)
 {
   *out = NULL;
+  fb_backend *fb = fb_of(be);
   if (bytes == 0 || bytes > (size_t)NNCL_MAX_ELEMS * 4)
     return nncl_err(be->ctx, NNCL_ELIMIT, "c: cannot allocate %zu bytes", bytes);
+  if (fb->mem_limit && bytes > fb->mem_limit - fb->allocated)
+    return nncl_err(be->ctx, NNCL_ENOMEM, "c: %zu bytes asked with %zu in use, beyond the %zu this machine can hold",
+                    bytes, fb->allocated, fb->mem_limit);
   nncl_buf *b = malloc(sizeof *b);
   size_t padded = (bytes + 63) / 64 * 64;
   void *p = b ? aligned_alloc(64, padded) : NULL;
@@ -43,14 +49,15 @@ static int fb_alloc(nncl_backend *be, size_t bytes, nncl_buf **out)
   }
   b->p = p;
   b->bytes = bytes;
+  fb->allocated += bytes;
   *out = b;
   return 0;
 }
 
 static void fb_release(nncl_backend *be, nncl_buf *buf)
 {
-  (void)be;
   if (!buf) return;
+  fb_of(be)->allocated -= buf->bytes;
   free(buf->p);
   free(buf);
 }
@@ -128,6 +135,8 @@ int nncl_fb_create(struct nncl_ctx *ctx, int threads, nncl_backend **out)
   fb->uk = fb_ukernel_best();
   fb->gemm_panel = -1;
   fb->gemm_grain = FB_GEMM_GRAIN;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) fb->mem_limit = (size_t)pages / 4 * 3 * (size_t)page;
   nncl_backend *be = &fb->base;
   *be = (nncl_backend){
     .name = "c",

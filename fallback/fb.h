@@ -57,6 +57,9 @@ typedef struct fb_backend {
   size_t gemm_grain;         /* own GEMM multiply-adds per thread before a second pays */
   float *ws;                 /* own GEMM packing workspace, grown on demand */
   size_t ws_floats;
+  size_t allocated;          /* bytes of live buffers */
+  size_t mem_limit;          /* 3/4 of physical memory: beyond it Linux would overcommit
+                                and the OOM killer, not an error, would end the process */
 } fb_backend;
 
 static inline fb_backend *fb_of(nncl_backend *be) { return (fb_backend *)be; }
