@@ -5,59 +5,26 @@
 
 static nncl_clbe *clbe(nncl_backend *be) { return (nncl_clbe *)be; }
 
-/* t0[k] = f0 */
-static int cl_fill(nncl_backend *be, const nncl_args *a)
+/* Elementwise kernels over n0 elements take t[0..nrefs), n, then f[0..nf). */
+static int elementwise(nncl_backend *be, const nncl_args *a, int kid, int nrefs, int nf)
 {
   nncl_cl_call c;
   size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), NNCL_CL_K_FILL, &c) != 0)
+  if (nncl_cl_begin(clbe(be), kid, &c) != 0)
     return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
+  for (int k = 0; k < nrefs; k++)
+    nncl_cl_arg_ref(&c, a->t[k], n);
   nncl_cl_arg_u32(&c, n);
-  nncl_cl_arg_f32(&c, a->f[0]);
+  for (int k = 0; k < nf; k++)
+    nncl_cl_arg_f32(&c, a->f[k]);
   return nncl_cl_enqueue_ew(&c, n);
 }
 
-/* t1 = t0 */
-static int cl_copy(nncl_backend *be, const nncl_args *a)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), NNCL_CL_K_COPY, &c) != 0)
-    return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
-  nncl_cl_arg_ref(&c, a->t[1], n);
-  nncl_cl_arg_u32(&c, n);
-  return nncl_cl_enqueue_ew(&c, n);
-}
-
-/* t2 = t0 + t1 */
-static int cl_add(nncl_backend *be, const nncl_args *a)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), NNCL_CL_K_ADD, &c) != 0)
-    return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
-  nncl_cl_arg_ref(&c, a->t[1], n);
-  nncl_cl_arg_ref(&c, a->t[2], n);
-  nncl_cl_arg_u32(&c, n);
-  return nncl_cl_enqueue_ew(&c, n);
-}
-
-/* t1 = f0 t0 */
-static int cl_scale(nncl_backend *be, const nncl_args *a)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), NNCL_CL_K_SCALE, &c) != 0)
-    return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
-  nncl_cl_arg_ref(&c, a->t[1], n);
-  nncl_cl_arg_u32(&c, n);
-  nncl_cl_arg_f32(&c, a->f[0]);
-  return nncl_cl_enqueue_ew(&c, n);
-}
+/* t0[k] = f0;  t1 = t0;  t2 = t0 + t1;  t1 = f0 t0 */
+static int cl_fill(nncl_backend *be, const nncl_args *a) { return elementwise(be, a, NNCL_CL_K_FILL, 1, 1); }
+static int cl_copy(nncl_backend *be, const nncl_args *a) { return elementwise(be, a, NNCL_CL_K_COPY, 2, 0); }
+static int cl_add(nncl_backend *be, const nncl_args *a) { return elementwise(be, a, NNCL_CL_K_ADD, 3, 0); }
+static int cl_scale(nncl_backend *be, const nncl_args *a) { return elementwise(be, a, NNCL_CL_K_SCALE, 2, 1); }
 
 /* t1[r,c] = t0[r,c] + t2[c] over n0 x n1 */
 static int cl_bias_add(nncl_backend *be, const nncl_args *a)
@@ -78,40 +45,12 @@ static int cl_bias_add(nncl_backend *be, const nncl_args *a)
   return nncl_cl_enqueue_ew(&c, n);
 }
 
-/* Forward activation: t1 = f(t0), alpha = f0. */
-static int unary(nncl_backend *be, const nncl_args *a, int kid)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), kid, &c) != 0)
-    return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
-  nncl_cl_arg_ref(&c, a->t[1], n);
-  nncl_cl_arg_u32(&c, n);
-  nncl_cl_arg_f32(&c, a->f[0]);
-  return nncl_cl_enqueue_ew(&c, n);
-}
-
-/* Activation gradient: t2 = t1 * f'(t0), alpha = f0. */
-static int grad(nncl_backend *be, const nncl_args *a, int kid)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), kid, &c) != 0)
-    return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
-  nncl_cl_arg_ref(&c, a->t[1], n);
-  nncl_cl_arg_ref(&c, a->t[2], n);
-  nncl_cl_arg_u32(&c, n);
-  nncl_cl_arg_f32(&c, a->f[0]);
-  return nncl_cl_enqueue_ew(&c, n);
-}
-
+/* Activations: t1 = f(t0); gradients: t2 = t1 * f'(t0); alpha = f0. */
 #define ACTIVATION(op, id)                                                                   \
-  static int cl_##op(nncl_backend *be, const nncl_args *a) { return unary(be, a, NNCL_CL_K_##id); } \
+  static int cl_##op(nncl_backend *be, const nncl_args *a) { return elementwise(be, a, NNCL_CL_K_##id, 2, 1); } \
   static int cl_##op##_grad(nncl_backend *be, const nncl_args *a)                            \
   {                                                                                          \
-    return grad(be, a, NNCL_CL_K_##id##_GRAD);                                               \
+    return elementwise(be, a, NNCL_CL_K_##id##_GRAD, 3, 1);                                  \
   }
 ACTIVATION(relu, RELU)
 ACTIVATION(leaky_relu, LEAKY_RELU)
