@@ -29,24 +29,14 @@ static int matmul_grad(nncl_graph *g, int i) {
   nncl_backend *be = nncl_ctx_be(g->ctx);
   int A = n->in[0], B = n->in[1], tb = n->i[1], r;
   size_t M = (size_t)g->rows, N = (size_t)n->cols, K = (size_t)g->nodes[A].cols;
-  if (needs(g, A)) {
-    nncl_args a = {0};
-    a.t[0] = n->grad, a.t[1] = g->nodes[B].val, a.t[2] = nncl_grad_target(g, A);
-    a.n[0] = M, a.n[1] = K, a.n[2] = N;
-    a.f[0] = 1, a.f[1] = 0;
-    a.i[0] = 0, a.i[1] = !tb;
-    if ((r = nncl_run(be, NNCL_OP_MATMUL, &a)) || (r = nncl_grad_commit(g, A))) return r;
-  }
+  if (needs(g, A) && ((r = nncl_gemm(be, n->grad, 0, g->nodes[B].val, !tb, nncl_grad_target(g, A), M, K, N)) ||
+                      (r = nncl_grad_commit(g, A))))
+    return r;
   if (needs(g, B)) {
-    nncl_args a = {0};
-    a.t[2] = nncl_grad_target(g, B);
-    a.f[0] = 1, a.f[1] = 0;
-    a.i[0] = 1, a.i[1] = 0;
-    if (tb) /* dB (N, K) = dC^T (N, M) A (M, K) */
-      a.t[0] = n->grad, a.t[1] = g->nodes[A].val, a.n[0] = N, a.n[1] = K, a.n[2] = M;
-    else /* dB (K, N) = A^T (K, M) dC (M, N) */
-      a.t[0] = g->nodes[A].val, a.t[1] = n->grad, a.n[0] = K, a.n[1] = N, a.n[2] = M;
-    if ((r = nncl_run(be, NNCL_OP_MATMUL, &a)) || (r = nncl_grad_commit(g, B))) return r;
+    nncl_ref dB = nncl_grad_target(g, B);
+    r = tb ? nncl_gemm(be, n->grad, 1, g->nodes[A].val, 0, dB, N, K, M)  /* dB (N, K) = dC^T (N, M) A (M, K) */
+           : nncl_gemm(be, g->nodes[A].val, 1, n->grad, 0, dB, K, N, M); /* dB (K, N) = A^T (K, M) dC (M, N) */
+    if (r || (r = nncl_grad_commit(g, B))) return r;
   }
   return 0;
 }

@@ -349,6 +349,15 @@ int nncl_graph_forward(nncl_graph *g, int rows) {
   return 0;
 }
 
+int nncl_gemm(nncl_backend *be, nncl_ref A, int ta, nncl_ref B, int tb, nncl_ref C, size_t m, size_t n, size_t k) {
+  nncl_args a = {0};
+  a.t[0] = A, a.t[1] = B, a.t[2] = C;
+  a.n[0] = m, a.n[1] = n, a.n[2] = k;
+  a.f[0] = 1, a.f[1] = 0;
+  a.i[0] = ta, a.i[1] = tb;
+  return nncl_run(be, NNCL_OP_MATMUL, &a);
+}
+
 /* ---- backward ---------------------------------------------------------------------- */
 
 nncl_ref nncl_grad_target(nncl_graph *g, int node) {

@@ -123,6 +123,9 @@ static inline nncl_ref nncl_ref_at(nncl_ref r, size_t elems) {
   return r;
 }
 
+/* MATMUL: C (m x n) = op(A) op(B) with op(A) (m x k), op(B) (k x n), C overwritten. */
+int nncl_gemm(nncl_backend *be, nncl_ref A, int ta, nncl_ref B, int tb, nncl_ref C, size_t m, size_t n, size_t k);
+
 /* Backward rule of one node (autodiff.c): adds the node's contribution to the gradients
  * of its inputs that require one. */
 int nncl_backward_rule(nncl_graph *g, int node);

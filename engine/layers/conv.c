@@ -35,16 +35,6 @@ static void im2col_args(const nncl_node *n, int rows, nncl_args *a) {
   a->i[4] = (int)q[G_PT], a->i[5] = (int)q[G_PL], a->i[6] = (int)q[G_DH], a->i[7] = (int)q[G_DW];
 }
 
-/* C (m x n) = op(A) op(B) with op(A) (m x k), op(B) (k x n). */
-static int gemm(nncl_backend *be, nncl_ref A, int ta, nncl_ref B, int tb, nncl_ref C, size_t m, size_t n, size_t k) {
-  nncl_args a = {0};
-  a.t[0] = A, a.t[1] = B, a.t[2] = C;
-  a.n[0] = m, a.n[1] = n, a.n[2] = k;
-  a.f[0] = 1, a.f[1] = 0;
-  a.i[0] = ta, a.i[1] = tb;
-  return nncl_run(be, NNCL_OP_MATMUL, &a);
-}
-
 /* t1[b, a, c] = t0[a, b, c] */
 static int transpose_ab(nncl_backend *be, nncl_ref src, nncl_ref dst, size_t A, size_t B, size_t C) {
   nncl_args a = {0};
@@ -65,7 +55,7 @@ static int conv_forward(nncl_graph *g, int i) {
   im2col_args(n, g->rows, &a);
   int r = nncl_run(be, NNCL_OP_IM2COL, &a);
   for (size_t k = 0; !r && k < G; k++)
-    r = gemm(be, nncl_ref_at(w, k * ocg * ckk), 0, nncl_ref_at(col, k * ckk * NP), 0, nncl_ref_at(yp, k * ocg * NP), ocg, NP, ckk);
+    r = nncl_gemm(be, nncl_ref_at(w, k * ocg * ckk), 0, nncl_ref_at(col, k * ckk * NP), 0, nncl_ref_at(yp, k * ocg * NP), ocg, NP, ckk);
   if (!r) r = transpose_ab(be, yp, n->val, OC, (size_t)g->rows, P);
   if (r || !q[G_BIAS]) return r;
   nncl_args b = {0};
@@ -99,14 +89,14 @@ static int conv_backward(nncl_graph *g, int i) {
     if ((r = nncl_run(be, NNCL_OP_IM2COL, &a))) return r;
     nncl_ref dw = nncl_grad_target(g, w);
     for (size_t k = 0; k < G; k++)
-      if ((r = gemm(be, nncl_ref_at(dyp, k * ocg * NP), 0, nncl_ref_at(col, k * ckk * NP), 1, nncl_ref_at(dw, k * ocg * ckk), ocg,
+      if ((r = nncl_gemm(be, nncl_ref_at(dyp, k * ocg * NP), 0, nncl_ref_at(col, k * ckk * NP), 1, nncl_ref_at(dw, k * ocg * ckk), ocg,
                     ckk, NP)))
         return r;
     if ((r = nncl_grad_commit(g, w))) return r;
   }
   if (!need_x) return 0;
   for (size_t k = 0; k < G; k++) /* dcol_g = W_g^T dy'_g, over col (no longer needed) */
-    if ((r = gemm(be, nncl_ref_at(wv, k * ocg * ckk), 1, nncl_ref_at(dyp, k * ocg * NP), 0, nncl_ref_at(col, k * ckk * NP), ckk,
+    if ((r = nncl_gemm(be, nncl_ref_at(wv, k * ocg * ckk), 1, nncl_ref_at(dyp, k * ocg * NP), 0, nncl_ref_at(col, k * ckk * NP), ckk,
                   NP, ocg)))
       return r;
   nncl_args a = {0};
