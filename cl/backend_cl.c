@@ -176,6 +176,7 @@ int nncl_cl_create(struct nncl_ctx *ctx, const nncl_devspec *spec, int auto_mode
   b->be.read = cl_read;
   b->be.finish = cl_finish;
   b->be.destroy = cl_destroy;
+  b->be.prepare = nncl_cl_prepare;
   memcpy(b->be.kernel, nncl_cl_ops, sizeof b->be.kernel);
   nncl_cl_tune_init(b);
   if ((st = read_env(b)) != 0 || (st = nncl_cl_gemm_init(b)) != 0 || (st = open_device(b)) != 0) {

@@ -145,6 +145,8 @@ struct nncl_buf {
   size_t bytes;
 };
 
+typedef struct nncl_cl_warm nncl_cl_warm; /* programs being built ahead of use */
+
 typedef struct nncl_clbe {
   nncl_backend be;                 /* first: nncl_backend * <-> nncl_clbe * */
   nncl_cl_dev dev;
@@ -162,6 +164,7 @@ typedef struct nncl_clbe {
   cl_kernel kern[NNCL_CL_K_COUNT];
   size_t kern_wg[NNCL_CL_K_COUNT]; /* CL_KERNEL_WORK_GROUP_SIZE */
   nncl_buf *scratch;               /* reduction partials, grown on demand */
+  nncl_cl_warm *warm;              /* NULL, or builds started by nncl_cl_prepare */
 } nncl_clbe;
 
 /* errors_cl.c: OpenCL error names and failure reporting. */
@@ -191,6 +194,9 @@ const char *nncl_cl_type_name(cl_device_type t);
 void nncl_cl_tune_init(nncl_clbe *b);
 const char *nncl_cl_family_name(int fam);
 const char *nncl_cl_kernel_name(int kid);
+/* Starts building, on a thread of its own, the programs of these ops that are not built
+ * yet (the backend's prepare hook). */
+void nncl_cl_prepare(nncl_backend *be, const int *ops, int nops);
 /* Builds family fam's program if not built yet. */
 int nncl_cl_build(nncl_clbe *b, int fam);
 /* The kernel object (building its family on first use). */

@@ -1,5 +1,6 @@
 /* program_cl.c - kernel sources, tunables, lazy program builds and kernel objects. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,37 +172,200 @@ static int build_source(nncl_clbe *b, const char **src, const size_t *len, const
   return 0;
 }
 
-int nncl_cl_build(nncl_clbe *b, int fam)
-{
+/* A family's build inputs: prelude + family source, options, and a name for messages. */
+typedef struct fam_src {
   const char *src[2];
   size_t len[2];
-  char *own[2] = {NULL, NULL}, options[256], what[64];
+  char *own[2];
+  char options[256], what[64];
+} fam_src;
+
+static int fam_src_load(nncl_clbe *b, int fam, fam_src *s)
+{
+  memset(s, 0, sizeof *s);
+  family_options(b, fam, s->options, sizeof s->options);
+  snprintf(s->what, sizeof s->what, "%s.cl", family_names[fam]);
+  int st = load_source(b, "prelude", &s->src[0], &s->len[0], &s->own[0]);
+  return st ? st : load_source(b, family_names[fam], &s->src[1], &s->len[1], &s->own[1]);
+}
+
+static void fam_src_free(fam_src *s)
+{
+  free(s->own[0]);
+  free(s->own[1]);
+}
+
+/* ---- builds ahead of use -------------------------------------------------------------
+ * nncl_cl_prepare creates the programs a model will need and a thread runs clBuildProgram
+ * on them (thread-safe in OpenCL; the thread touches nothing else), while the caller goes
+ * on (loading data, say). The first nncl_cl_build afterwards joins the thread and adopts
+ * what built; a program that failed is rebuilt there, which reports its build log. */
+typedef struct warm_item {
+  int fam;
+  cl_program prog;
+  uint64_t key;        /* binary cache key (when the cache is on) */
+  char options[256];
+  cl_int err;
+  double seconds;
+} warm_item;
+
+struct nncl_cl_warm {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  cl_device_id device;
+  int n;
+  int done;            /* items built (under lock) */
+  int adopted;         /* items taken over by the backend (caller's thread only) */
+  warm_item item[NNCL_CL_FAM_COUNT];
+};
+
+static void *warm_thread(void *arg)
+{
+  nncl_cl_warm *w = arg;
+  for (int k = 0; k < w->n; k++) {
+    double t0 = now_s();
+    w->item[k].err = clBuildProgram(w->item[k].prog, 1, &w->device, w->item[k].options, NULL, NULL);
+    w->item[k].seconds = now_s() - t0;
+    pthread_mutex_lock(&w->lock);
+    w->done = k + 1;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+  }
+  return NULL;
+}
+
+/* Takes over the built programs, first waiting for family fam's when it is being built
+ * (fam -1: for all of them); ends the thread once everything is taken over. */
+static void warm_adopt(nncl_clbe *b, int fam)
+{
+  nncl_cl_warm *w = b->warm;
+  int need = fam < 0 ? w->n : 0;
+  for (int k = w->adopted; k < w->n && fam >= 0; k++)
+    if (w->item[k].fam == fam)
+      need = k + 1;
+  pthread_mutex_lock(&w->lock);
+  while (w->done < need)
+    pthread_cond_wait(&w->cond, &w->lock);
+  int done = w->done;
+  pthread_mutex_unlock(&w->lock);
+  for (; w->adopted < done; w->adopted++) {
+    warm_item *it = &w->item[w->adopted];
+    if (it->err != CL_SUCCESS) { /* rebuilt on first use, which reports the build log */
+      clReleaseProgram(it->prog);
+      continue;
+    }
+    b->prog[it->fam] = it->prog;
+    if (b->binary_cache)
+      nncl_cl_cache_store(b, it->key, it->prog, family_names[it->fam]);
+    nncl_log(b->be.ctx, NNCL_LOG_DEBUG, "cl: built %s.cl in %.3f s (ahead of use)",
+             family_names[it->fam], it->seconds);
+  }
+  if (w->adopted < w->n)
+    return;
+  pthread_join(w->thread, NULL);
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->cond);
+  free(w);
+  b->warm = NULL;
+}
+
+/* Family of an op: that of the kernel named after it ("tanh" runs "tanh_fwd"); -1 if none. */
+static int op_family(const nncl_clbe *b, int op)
+{
+  const char *name = nncl_op_name(op);
+  if (!name || (op == NNCL_OP_MATMUL && b->gemm_clblast))
+    return -1;
+  size_t n = strlen(name);
+  for (int k = 0; k < NNCL_CL_K_COUNT; k++)
+    if (strncmp(kernels[k].name, name, n) == 0 &&
+        (kernels[k].name[n] == 0 || strcmp(kernels[k].name + n, "_fwd") == 0))
+      return kernels[k].fam;
+  return -1;
+}
+
+void nncl_cl_prepare(nncl_backend *be, const int *ops, int nops)
+{
+  nncl_clbe *b = (nncl_clbe *)be;
+  if (b->warm)
+    warm_adopt(b, -1);
+  if (nncl_cl_alive(b) != 0)
+    return;
+  nncl_cl_warm *w = calloc(1, sizeof *w);
+  if (!w)
+    return;
+  w->device = b->dev.device;
+  int queued[NNCL_CL_FAM_COUNT] = {0};
+  for (int k = 0; k < nops; k++) {
+    int fam = op_family(b, ops[k]);
+    if (fam < 0 || b->prog[fam] || queued[fam])
+      continue;
+    queued[fam] = 1;
+    fam_src s;
+    if (fam_src_load(b, fam, &s) != 0) { /* reported again when the family is first used */
+      fam_src_free(&s);
+      continue;
+    }
+    warm_item *it = &w->item[w->n];
+    it->key = b->binary_cache ? nncl_cl_cache_key(b, s.src, s.len, 2, s.options) : 0;
+    cl_program cached = b->binary_cache ? nncl_cl_cache_load(b, it->key, s.options, s.what) : NULL;
+    cl_int err = CL_SUCCESS;
+    if (cached)
+      b->prog[fam] = cached;
+    else if ((it->prog = clCreateProgramWithSource(b->context, 2, s.src, s.len, &err)) != NULL &&
+             err == CL_SUCCESS) {
+      it->fam = fam;
+      snprintf(it->options, sizeof it->options, "%s", s.options);
+      w->n++;
+    }
+    fam_src_free(&s);
+  }
+  int started = w->n > 0 && pthread_mutex_init(&w->lock, NULL) == 0;
+  if (started && pthread_cond_init(&w->cond, NULL) != 0) {
+    pthread_mutex_destroy(&w->lock);
+    started = 0;
+  }
+  if (started && pthread_create(&w->thread, NULL, warm_thread, w) != 0) {
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    started = 0;
+  }
+  if (!started) { /* nothing to build, or no thread: built on first use */
+    for (int k = 0; k < w->n; k++)
+      clReleaseProgram(w->item[k].prog);
+    free(w);
+    return;
+  }
+  b->warm = w;
+}
+
+int nncl_cl_build(nncl_clbe *b, int fam)
+{
+  fam_src s;
   cl_program prog = NULL;
   int st;
+  if (b->warm)
+    warm_adopt(b, fam);
   if (b->prog[fam])
     return 0;
   if ((st = nncl_cl_alive(b)) != 0)
     return st;
-  if ((st = load_source(b, "prelude", &src[0], &len[0], &own[0])) != 0 ||
-      (st = load_source(b, family_names[fam], &src[1], &len[1], &own[1])) != 0)
+  if ((st = fam_src_load(b, fam, &s)) != 0)
     goto done;
-  family_options(b, fam, options, sizeof options);
-  snprintf(what, sizeof what, "%s.cl", family_names[fam]);
   double t0 = now_s();
-  uint64_t key = b->binary_cache ? nncl_cl_cache_key(b, src, len, 2, options) : 0;
+  uint64_t key = b->binary_cache ? nncl_cl_cache_key(b, s.src, s.len, 2, s.options) : 0;
   if (b->binary_cache)
-    prog = nncl_cl_cache_load(b, key, options, what);
+    prog = nncl_cl_cache_load(b, key, s.options, s.what);
   int cached = prog != NULL;
-  if (!prog && (st = build_source(b, src, len, what, options, &prog)) != 0)
+  if (!prog && (st = build_source(b, s.src, s.len, s.what, s.options, &prog)) != 0)
     goto done;
   if (b->binary_cache && !cached)
-    nncl_cl_cache_store(b, key, prog, what);
+    nncl_cl_cache_store(b, key, prog, s.what);
   b->prog[fam] = prog;
-  nncl_log(b->be.ctx, NNCL_LOG_DEBUG, "cl: %s %s in %.3f s", cached ? "loaded" : "built", what,
+  nncl_log(b->be.ctx, NNCL_LOG_DEBUG, "cl: %s %s in %.3f s", cached ? "loaded" : "built", s.what,
            now_s() - t0);
 done:
-  free(own[0]);
-  free(own[1]);
+  fam_src_free(&s);
   return st;
 }
 
@@ -232,6 +396,8 @@ int nncl_cl_kernel(nncl_clbe *b, int kid, cl_kernel *out)
 
 void nncl_cl_programs_release(nncl_clbe *b)
 {
+  if (b->warm)
+    warm_adopt(b, -1);
   for (int k = 0; k < NNCL_CL_K_COUNT; k++)
     if (b->kern[k])
       clReleaseKernel(b->kern[k]);

@@ -225,6 +225,11 @@ static int cmd_train(int argc, char **argv) {
   int r, rc = 1;
   printf("device: %s\n", nncl_ctx_device(ctx));
   if (load_model(ctx, pos[0], &m)) goto done;
+  /* compiling first lets an OpenCL device build its kernels while the data loads */
+  if ((r = nncl_model_compile(m, o.batch, NNCL_MODE_TRAIN)) || (r = nncl_optim_create(m, &op, &opt))) {
+    fail_ctx(ctx, r, "cannot prepare training");
+    goto done;
+  }
   if ((r = nncl_dataset_load_idx_dir(ctx, o.data, "train", &all))) {
     fail_ctx(ctx, r, "cannot load training data");
     goto done;
@@ -236,10 +241,6 @@ static int cmd_train(int argc, char **argv) {
   train = all;
   if (o.val > 0 && (r = nncl_dataset_split(all, o.val, &train, &val))) {
     fail_ctx(ctx, r, "cannot split the data");
-    goto done;
-  }
-  if ((r = nncl_model_compile(m, o.batch, NNCL_MODE_TRAIN)) || (r = nncl_optim_create(m, &op, &opt))) {
-    fail_ctx(ctx, r, "cannot prepare training");
     goto done;
   }
   int64_t nparams = 0;

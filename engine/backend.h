@@ -52,6 +52,10 @@ struct nncl_backend {
   /* Waits for all queued work. */
   int (*finish)(nncl_backend *be);
   void (*destroy)(nncl_backend *be);
+  /* Optional: starts getting ready what these ops need (an OpenCL backend builds their
+   * programs on a thread of its own) so that their first runs do not wait. Best effort:
+   * a failure shows when the op runs. */
+  void (*prepare)(nncl_backend *be, const int *ops, int nops);
   nncl_kernel_fn kernel[NNCL_OP_COUNT];
 };
 

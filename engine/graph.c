@@ -232,9 +232,30 @@ static int plan_infer(nncl_graph *g, size_t *offs, size_t *total) {
   return 0;
 }
 
+/* Lets the backend get ready (build kernels) for the ops a run will need: the nodes' ops,
+ * what composites declare, and those of losses, metrics and optimizer updates. */
+static void prepare_ops(nncl_graph *g, int mode) {
+  nncl_backend *be = nncl_ctx_be(g->ctx);
+  if (!be->prepare) return;
+  static const int common[] = {NNCL_OP_FILL, NNCL_OP_SOFTMAX_XENT, NNCL_OP_ACCURACY};
+  static const int train[] = {NNCL_OP_MATMUL, NNCL_OP_SUM_ROWS, NNCL_OP_ADAM_UPDATE};
+  int ops[NNCL_OP_COUNT], n = 0, seen[NNCL_OP_COUNT] = {0};
+#define NNCL_USE_(op) do { if ((op) >= 0 && (op) < NNCL_OP_COUNT && !seen[op]) seen[op] = 1, ops[n++] = (op); } while (0)
+  for (size_t k = 0; k < sizeof common / sizeof *common; k++) NNCL_USE_(common[k]);
+  for (size_t k = 0; mode == NNCL_MODE_TRAIN && k < sizeof train / sizeof *train; k++) NNCL_USE_(train[k]);
+  for (int i = 0; i < g->nnodes; i++) {
+    const nncl_node *nd = &g->nodes[i];
+    if (nd->kind >= 0) NNCL_USE_(nd->kind);
+    for (const int *u = nd->kind == NNCL_NODE_COMPOSITE ? nd->ops->uses : NULL; u && *u >= 0; u++) NNCL_USE_(*u);
+  }
+#undef NNCL_USE_
+  be->prepare(be, ops, n);
+}
+
 int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
   nncl_backend *be = nncl_ctx_be(g->ctx);
   if (batch < 1 || batch > (1 << 24)) return nncl_err(g->ctx, NNCL_EINVAL, "batch must be 1..2^24, got %d", batch);
+  prepare_ops(g, mode);
   int r = nncl_graph_alloc_params(g);
   if (r) return r;
   release_plan(g);

@@ -31,6 +31,7 @@ typedef struct nncl_node_ops {
   int (*backward)(struct nncl_graph *g, int node);
   size_t (*aux_floats)(const struct nncl_node *n, int batch); /* may be NULL */
   size_t (*ws_floats)(const struct nncl_node *n, int batch);  /* may be NULL */
+  const int *uses;  /* ops that forward and backward run, ended by -1 (backend prepare); may be NULL */
 } nncl_node_ops;
 
 typedef struct nncl_node {

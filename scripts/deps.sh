@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what nncl needs on Debian/Ubuntu and is not there yet.
 #   scripts/deps.sh          build + run: compiler, meson, OpenCL (ICD loader, PoCL), CLBlast,
-#                            OpenBLAS, zlib, Fashion-MNIST
+#                            OpenBLAS, zlib, libdeflate, Fashion-MNIST
 #   scripts/deps.sh --test   also the Python packages the reference tests use
 #                            (numpy, PyTorch, safetensors), valgrind, and clang with
 #                            libFuzzer for the sanitizer and fuzzing stages
 set -euo pipefail
-pkgs=(gcc pkg-config meson ninja-build zlib1g-dev libopenblas-dev ocl-icd-opencl-dev opencl-c-headers
+pkgs=(gcc pkg-config meson ninja-build zlib1g-dev libdeflate-dev libopenblas-dev ocl-icd-opencl-dev opencl-c-headers
       ocl-icd-libopencl1 pocl-opencl-icd libclblast-dev clinfo dataset-fashion-mnist python3)
 [ "${1:-}" = "--test" ] && pkgs+=(python3-numpy python3-torch python3-pip valgrind clang libclang-rt-dev)
 

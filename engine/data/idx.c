@@ -10,6 +10,10 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "nncl_config.h"
+#if NNCL_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #define CHUNK ((size_t)1 << 30) /* gzread takes an unsigned count */
 #define DEFLATE_MAX_RATIO 1032  /* deflate cannot expand beyond ~1032:1 (zlib FAQ) */
@@ -119,6 +123,63 @@ static int load(struct nncl_ctx *ctx, const char *path, gzFile gz, int64_t fsize
   return 0;
 }
 
+#if NNCL_HAVE_LIBDEFLATE
+/* Reads n bytes at offset 0 of fd. */
+static int read_all(int fd, uint8_t *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t k = pread(fd, buf + got, n - got, (off_t)got);
+    if (k <= 0) return -1;
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+/* The fast path for a gzip file: one libdeflate call inflates the whole file into a buffer
+ * its trailer sizes, the payload moves to the front. Returns 1 with *out filled when the
+ * file is one well-formed gzip member holding a valid IDX; 0 (nothing kept) otherwise,
+ * leaving the file to the streaming reader, which reports what is wrong. */
+static int load_whole_gz(int fd, int64_t fsize, nncl_idx *out) {
+  if (fsize < 18 || fsize > ((int64_t)1 << 28)) return 0; /* larger files stream */
+  uint8_t *in = malloc((size_t)fsize), *buf = NULL;
+  struct libdeflate_decompressor *d = NULL;
+  int ok = 0;
+  if (!in || read_all(fd, in, (size_t)fsize) || in[0] != 0x1f || in[1] != 0x8b) goto done;
+  const uint8_t *t = in + fsize - 4;
+  size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+  size_t in_used, got;
+  if (isize < 5 || isize > (size_t)fsize * DEFLATE_MAX_RATIO || isize > NNCL_IDX_MAX_BYTES + 4 + 4 * NNCL_IDX_MAX_DIMS || !(buf = malloc(isize)) ||
+      !(d = libdeflate_alloc_decompressor()) ||
+      libdeflate_gzip_decompress_ex(d, in, (size_t)fsize, buf, isize, &in_used, &got) != LIBDEFLATE_SUCCESS ||
+      in_used != (size_t)fsize || got != isize)
+    goto done;
+  int nd = buf[3];
+  size_t hsize = 4 + 4 * (size_t)nd;
+  if (buf[0] || buf[1] || buf[2] != 0x08 || nd < 1 || nd > NNCL_IDX_MAX_DIMS || isize < hsize) goto done;
+  uint64_t n = 1;
+  for (int i = 0; i < nd; i++) {
+    const uint8_t *b = buf + 4 + 4 * i;
+    out->dims[i] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    n *= (uint64_t)out->dims[i];
+    if (!out->dims[i] || n > NNCL_IDX_MAX_BYTES) goto done;
+  }
+  if (n != isize - hsize) goto done;
+  memmove(buf, buf + hsize, (size_t)n);
+  uint8_t *shrunk = realloc(buf, (size_t)n);
+  out->data = shrunk ? shrunk : buf;
+  buf = NULL;
+  out->ndim = nd;
+  out->size = (size_t)n;
+  ok = 1;
+done:
+  if (d) libdeflate_free_decompressor(d);
+  free(in);
+  free(buf);
+  if (!ok) memset(out, 0, sizeof *out);
+  return ok;
+}
+#endif
+
 int nncl_idx_load(struct nncl_ctx *ctx, const char *path, nncl_idx *out) {
   struct stat st;
   memset(out, 0, sizeof *out);
@@ -129,6 +190,12 @@ int nncl_idx_load(struct nncl_ctx *ctx, const char *path, nncl_idx *out) {
     close(fd);
     return nncl_err(ctx, NNCL_EIO, "%s: %s", path, bad);
   }
+#if NNCL_HAVE_LIBDEFLATE
+  if (load_whole_gz(fd, (int64_t)st.st_size, out)) {
+    close(fd);
+    return 0;
+  }
+#endif
   gzFile gz = gzdopen(fd, "rb");
   if (!gz) {
     close(fd);
