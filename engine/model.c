@@ -230,6 +230,10 @@ int nncl_model_set_trainable(nncl_model *m, const char *layer, int trainable) {
       if (m->g.nodes[m->g.params[p].node].layer == li && !m->g.params[p].buffer) m->g.params[p].trainable = !!trainable;
   }
   if (!found) return nncl_err(m->ctx, NNCL_EINVAL, "no layer named '%s'", layer);
+  return nncl_model_replan(m);
+}
+
+int nncl_model_replan(nncl_model *m) {
   update_requires_grad(&m->g);
   return m->g.batch ? nncl_graph_compile(&m->g, m->g.batch, m->g.mode) : 0;
 }

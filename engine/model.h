@@ -94,6 +94,9 @@ int nncl_init_parse(const char *s);  /* -1 if unknown */
 /* Output node of the k-th input of layer li. */
 static inline int nncl_layer_input(const struct nncl_model *m, int li, int k) { return m->layers[m->layers[li].in[k]].out; }
 
+/* After trainable flags changed: which nodes need gradients, and a new plan if compiled. */
+int nncl_model_replan(struct nncl_model *m);
+
 /* The output node; the logits feeding a final softmax (for fused losses) or -1. */
 int nncl_model_logits(const struct nncl_model *m);
 

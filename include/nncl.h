@@ -212,6 +212,19 @@ NNCL_API int nncl_model_param(nncl_model *m, int index, const char **name, nncl_
                               nncl_tensor **grad);
 /* Marks parameters of the layers whose name matches `layer` (exact) trainable or frozen. */
 NNCL_API int nncl_model_set_trainable(nncl_model *m, const char *layer, int trainable);
+/* Freezes (frozen 1) or unfreezes (0) the parameters of the layers `layers` names:
+ * comma-separated layer names or 0-based indices, or ranges "first:last" of them
+ * (inclusive; an empty end is the model's first or last layer), e.g. "c1,c2" or ":f1".
+ * Frozen parameters get no gradient and no weight-gradient work; a compiled model is
+ * re-planned. An optimizer made before covers the old set: create a new one. */
+NNCL_API int nncl_model_freeze(nncl_model *m, const char *layers, int frozen);
+/* Copies into m every parameter of checkpoint `path` with the same name, dtype F32 and
+ * shape (state_dict-style transfer). strict: fail unless every parameter of m is there.
+ * *loaded (may be NULL) receives the number copied. */
+NNCL_API int nncl_model_load_weights(nncl_model *m, const char *path, int strict, int *loaded);
+/* A new model, on m's context, equal to m (architecture and weights) except that its last
+ * dense layer has `units` outputs, freshly initialised: the head for a new task. */
+NNCL_API int nncl_model_new_head(nncl_model *m, int64_t units, nncl_model **out);
 
 /* ---- optimizers ---------------------------------------------------------------- */
 
@@ -269,6 +282,11 @@ NNCL_API int nncl_dataset_read(const nncl_dataset *d, int64_t start, int64_t n, 
  * `val_fraction` of the samples. Both share d's storage; d must outlive them. */
 NNCL_API int nncl_dataset_split(nncl_dataset *d, double val_fraction, nncl_dataset **train,
                                 nncl_dataset **val);
+/* A view of d holding only the samples whose label is in classes[0..nsel), relabelled as
+ * the position of their class in that list; with limit > 0, only the first `limit` of
+ * them after a shuffle seeded by ctx. d must outlive it. */
+NNCL_API int nncl_dataset_subset(const nncl_dataset *d, const int *classes, int nsel, int64_t limit,
+                                 nncl_dataset **out);
 
 /* ---- training ------------------------------------------------------------------ */
 
