@@ -1,4 +1,5 @@
-/* nncl.c - the command line: devices | summary | train | finetune | eval | predict. */
+/* nncl.c - the command line: devices | summary | train | finetune | eval | predict;
+ * inspect in inspect.c, shared pieces in common.c. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -7,126 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nncl.h"
-
-#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
-
-static const char *prog = "nncl";
-
-static int fail(const char *fmt, const char *a, const char *b) {
-  fprintf(stderr, "%s: ", prog);
-  fprintf(stderr, fmt, a, b);
-  fputc('\n', stderr);
-  return 1;
-}
-
-/* One-line reason for a failed library call. */
-static int fail_ctx(nncl_ctx *ctx, int status, const char *what) {
-  const char *msg = nncl_errmsg(ctx);
-  fprintf(stderr, "%s: %s: %s%s%s\n", prog, what, nncl_strerror(status), *msg ? ": " : "", msg);
-  return 1;
-}
-
-static void print_line(void *user, const char *line) { fprintf(user ? (FILE *)user : stdout, "%s\n", line); }
-
-static void ignore_line(void *user, const char *line) { (void)user, (void)line; }
-
-static void log_stderr(void *user, int level, const char *msg) {
-  (void)user;
-  if (level <= NNCL_LOG_WARN) fprintf(stderr, "%s: %s\n", level == NNCL_LOG_ERROR ? "error" : "warning", msg);
-  else fprintf(stderr, "%s\n", msg);
-}
-
-/* ---- options ------------------------------------------------------------------------- */
-
-typedef struct opts {
-  const char *data, *device, *out, *optimizer, *images, *model;
-  const char *classes, *freeze;  /* class subset "5-9" or "1,3"; layers to freeze */
-  int epochs, batch, threads, count, verbose;
-  int limit, head, unfreeze_at;  /* samples kept per subset; new head size; epoch */
-  double lr, val, momentum, weight_decay, unfreeze_lr;
-  unsigned long long seed;
-} opts;
-
-static int parse_num(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-  *out = v;
-  return 0;
-}
-
-/* Parses --key value options; positional arguments go to pos[]. */
-static int parse_opts(int argc, char **argv, opts *o, const char **pos, int maxpos, int *npos, const char *usage) {
-  *npos = 0;
-  for (int i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(usage, stdout);
-      exit(0);
-    }
-    if (a[0] != '-' || !a[1]) {
-      if (*npos >= maxpos) return fail("unexpected argument '%s'%s (see --help)", a, "");
-      pos[(*npos)++] = a;
-      continue;
-    }
-    if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-      o->verbose = 1;
-      continue;
-    }
-    if (i + 1 >= argc) return fail("option %s needs a value%s", a, "");
-    const char *v = argv[++i];
-    double d;
-    struct { const char *name; const char **s; int *i; double *d; double lo, hi; } table[] = {
-      {"--data", &o->data, 0, 0, 0, 0}, {"--device", &o->device, 0, 0, 0, 0}, {"--out", &o->out, 0, 0, 0, 0},
-      {"--optimizer", &o->optimizer, 0, 0, 0, 0}, {"--images", &o->images, 0, 0, 0, 0},
-      {"--epochs", 0, &o->epochs, 0, 1, 100000}, {"--batch", 0, &o->batch, 0, 1, 1 << 20},
-      {"--threads", 0, &o->threads, 0, 0, 1024}, {"--count", 0, &o->count, 0, 1, INT_MAX},
-      {"--lr", 0, 0, &o->lr, 1e-12, 1e3}, {"--val", 0, 0, &o->val, 0, 0.9},
-      {"--momentum", 0, 0, &o->momentum, 0, 0.999999}, {"--weight-decay", 0, 0, &o->weight_decay, 0, 10},
-      {"--classes", &o->classes, 0, 0, 0, 0}, {"--freeze", &o->freeze, 0, 0, 0, 0},
-      {"--limit", 0, &o->limit, 0, 1, INT_MAX}, {"--head", 0, &o->head, 0, 1, 1 << 24},
-      {"--unfreeze-at", 0, &o->unfreeze_at, 0, 1, 100000}, {"--unfreeze-lr", 0, 0, &o->unfreeze_lr, 1e-12, 1e3},
-    };
-    size_t k;
-    for (k = 0; k < sizeof table / sizeof *table; k++)
-      if (!strcmp(a, table[k].name)) break;
-    if (!strcmp(a, "--seed")) {
-      if (parse_num(v, 0, 1.8e19, &d)) return fail("--seed expects a non-negative integer, got '%s'%s", v, "");
-      o->seed = (unsigned long long)d;
-      continue;
-    }
-    if (k == sizeof table / sizeof *table) return fail("unknown option '%s'%s (see --help)", a, "");
-    if (table[k].s) *table[k].s = v;
-    else if (parse_num(v, table[k].lo, table[k].hi, &d) || (table[k].i && d != floor(d)))
-      return fail("%s: bad value '%s'", a, v);
-    else if (table[k].i) *table[k].i = (int)d;
-    else *table[k].d = d;
-  }
-  return 0;
-}
-
-static int open_ctx(const opts *o, nncl_ctx **ctx) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.device = o->device;
-  p.threads = o->threads;
-  p.seed = o->seed;
-  p.log = log_stderr;
-  p.log_level = o->verbose ? NNCL_LOG_DEBUG : NNCL_LOG_WARN;
-  char err[1024];
-  int r = nncl_ctx_create(&p, ctx, err, sizeof err);
-  if (r) return fail("cannot open device: %s%s", err, "");
-  return 0;
-}
-
-/* A model from a text description or a checkpoint (.safetensors). */
-static int load_model(nncl_ctx *ctx, const char *path, nncl_model **m) {
-  size_t n = strlen(path);
-  int r = n > 12 && !strcmp(path + n - 12, ".safetensors") ? nncl_load(ctx, path, m, NULL) : nncl_model_parse_file(ctx, path, m);
-  return r ? fail_ctx(ctx, r, "cannot load model") : 0;
-}
+#include "cli.h"
 
 /* ---- devices, summary ------------------------------------------------------------- */
 
@@ -165,7 +47,20 @@ static int cmd_summary(int argc, char **argv) {
 
 typedef struct progress {
   int tty;
+  int inspect_every, batch;     /* --inspect-every: layer statistics every N epochs */
+  nncl_model *m;
+  const nncl_dataset *probe;    /* samples the statistics come from */
 } progress;
+
+/* Layer statistics of the model in training, on the first batch of the probe set. */
+static void inspect_epoch(progress *p, int epoch) {
+  nncl_layer_stats st[512];
+  int n = (int)(nncl_dataset_size(p->probe) < p->batch ? nncl_dataset_size(p->probe) : p->batch), k;
+  if (nncl_model_inspect(p->m, p->probe, 0, n, st, 512, &k) == 0) {
+    printf("layer statistics after epoch %d (%d test samples):\n", epoch, n);
+    print_layer_stats(st, k);
+  }
+}
 
 static int on_progress(void *user, const nncl_epoch_stats *s, int epoch_end) {
   progress *p = user;
@@ -185,6 +80,7 @@ static int on_progress(void *user, const nncl_epoch_stats *s, int epoch_end) {
   printf("epoch %d/%d  loss %.4f  acc %.2f%%", s->epoch, s->epochs, s->train_loss, 100 * s->train_acc);
   if (s->val_loss >= 0) printf("  val_loss %.4f  val_acc %.2f%%", s->val_loss, 100 * s->val_acc);
   printf("  %.0f samples/s  %.1fs\n", s->samples_per_s, s->elapsed_s);
+  if (p->inspect_every && s->epoch % p->inspect_every == 0) inspect_epoch(p, s->epoch);
   fflush(stdout);
   return 0;
 }
@@ -206,6 +102,8 @@ static const char train_usage[] =
   "  --classes LIST    train and test on these classes only, relabelled 0..k-1 (e.g. 0-4)\n"
   "  --limit N         keep N training samples (drawn with the seed)\n"
   "  --freeze LAYERS   layers whose parameters stay fixed (see nncl finetune --help)\n"
+  "  --inspect-every N print per-layer activation statistics and gradient norms (as nncl\n"
+  "                    inspect) every N epochs\n"
   "  --out FILE        checkpoint written after every epoch (.safetensors)\n"
   "  -v, --verbose     log device selection and kernel builds\n";
 
@@ -221,61 +119,9 @@ static int optim_params(const opts *o, double lr, nncl_optim_params *op) {
   return 0;
 }
 
-/* "5-9" or "1,3,7" (or a mix) -> classes[]; returns the count or -1. */
-static int parse_classes(const char *s, int *classes, int max) {
-  int n = 0;
-  while (*s) {
-    char *end;
-    long lo = strtol(s, &end, 10), hi = lo;
-    if (end == s || lo < 0) return -1;
-    if (*end == '-' && (hi = strtol(end + 1, &end, 10)) < lo) return -1;
-    for (long c = lo; c <= hi; c++) {
-      if (n >= max || c > INT_MAX) return -1;
-      classes[n++] = (int)c;
-    }
-    if (*end && *end != ',') return -1;
-    s = *end ? end + 1 : end;
-  }
-  return n ? n : -1;
-}
-
-/* Training data as the options ask: DIR's train and t10k sets, restricted to --classes
- * (relabelled 0..k-1) and --limit training samples, with --val held out. */
-typedef struct data {
-  nncl_dataset *all, *test, *cls_all, *cls_test, *train, *val, *tst;
-} data;
-
-static void data_free(data *d) {
-  if (d->val) nncl_dataset_destroy(d->train);
-  nncl_dataset_destroy(d->val);
-  nncl_dataset_destroy(d->cls_all);
-  nncl_dataset_destroy(d->cls_test);
-  nncl_dataset_destroy(d->all);
-  nncl_dataset_destroy(d->test);
-}
-
-static int load_data(nncl_ctx *ctx, const opts *o, data *d) {
-  int r, classes[4096], nc = 0;
-  memset(d, 0, sizeof *d);
-  if (o->classes && (nc = parse_classes(o->classes, classes, 4096)) < 0)
-    return fail("--classes: bad list '%s'%s (e.g. 5-9 or 0,2,4)", o->classes, "");
-  if ((r = nncl_dataset_load_idx_dir(ctx, o->data, "train", &d->all))) return fail_ctx(ctx, r, "cannot load training data");
-  if ((r = nncl_dataset_load_idx_dir(ctx, o->data, "t10k", &d->test))) return fail_ctx(ctx, r, "cannot load test data");
-  d->train = d->all, d->tst = d->test;
-  if (!nc && o->limit) /* --limit alone: every class, in order */
-    for (; nc < nncl_dataset_classes(d->all) && nc < 4096; nc++) classes[nc] = nc;
-  if (nc && ((r = nncl_dataset_subset(d->all, classes, nc, o->limit, &d->cls_all)) ||
-             (r = nncl_dataset_subset(d->test, classes, nc, 0, &d->cls_test))))
-    return fail_ctx(ctx, r, "cannot select --classes/--limit");
-  if (d->cls_all) d->train = d->cls_all, d->tst = d->cls_test;
-  nncl_dataset *base = d->train;
-  if (o->val > 0 && (r = nncl_dataset_split(base, o->val, &d->train, &d->val))) return fail_ctx(ctx, r, "cannot split the data");
-  return 0;
-}
-
 /* Trains for `epochs` with a progress display; reports failure. */
 static int fit_epochs(nncl_ctx *ctx, nncl_model *m, nncl_optim *opt, const data *d, const opts *o, int epochs) {
-  progress pr = {.tty = isatty(fileno(stderr))};
+  progress pr = {.tty = isatty(fileno(stderr)), .inspect_every = o->inspect_every, .batch = o->batch, .m = m, .probe = d->tst};
   nncl_fit_params fp;
   nncl_fit_params_init(&fp);
   fp.epochs = epochs;
@@ -475,8 +321,10 @@ static int cmd_predict(int argc, char **argv) {
   int64_t n = o.count < nncl_dataset_size(test) ? o.count : nncl_dataset_size(test);
   int64_t in = nncl_model_input_size(m), out = nncl_model_output_size(m);
   if (nncl_dataset_sample_size(test) != in) {
-    fprintf(stderr, "%s: %s/t10k images have %lld values per sample, the model takes %lld\n", prog, o.data,
-            (long long)nncl_dataset_sample_size(test), (long long)in);
+    char why[256];
+    snprintf(why, sizeof why, "%lld values per sample, the model takes %lld", (long long)nncl_dataset_sample_size(test),
+             (long long)in);
+    fail("%s/t10k images have %s", o.data, why);
     goto done;
   }
   x = malloc((size_t)(n * in) * sizeof *x);
@@ -512,6 +360,7 @@ static const char usage[] =
   "  summary MODEL             layers, output shapes and parameter counts\n"
   "  train MODEL --data DIR    train on IDX data (e.g. Fashion-MNIST) and report test accuracy\n"
   "  finetune CKPT --data DIR  transfer learning: new head, frozen layers, fine-tuning\n"
+  "  inspect MODEL --data DIR  per-layer statistics, gradient norms, saliency, ablation\n"
   "  eval CKPT --data DIR      loss and accuracy of a checkpoint on the test set\n"
   "  predict CKPT --data DIR   predictions for the first test samples\n"
   "  version                   print the version\n";
@@ -529,6 +378,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
   if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
   if (!strcmp(cmd, "finetune")) return cmd_finetune(argc, argv);
+  if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
   return fail("unknown command '%s'%s (see nncl --help)", cmd, "");

@@ -269,7 +269,7 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
     for (int i = 0; i < g->nnodes; i++) {
       size_t nf = node_floats(g, &g->nodes[i], batch);
       if (nf > max_node) max_node = nf;
-      if (!nncl_node_computed(&g->nodes[i])) continue;
+      if (!nncl_node_planned(&g->nodes[i])) continue;
       offs[i] = total;
       total += (nf + 15) & ~(size_t)15;
       if (nf > (size_t)NNCL_MAX_ELEMS || total > (size_t)NNCL_MAX_ELEMS) { /* also keeps the sum from wrapping */
@@ -301,7 +301,7 @@ int nncl_graph_compile(nncl_graph *g, int batch, int mode) {
       if (!n->requires_grad) continue;
       if (n->kind == NNCL_NODE_PARAM)
         n->grad = (nncl_ref){g->grad_arena, g->params[n->param].off * sizeof(float)};
-      else if (nncl_node_computed(n))
+      else if (nncl_node_planned(n))
         n->grad = (nncl_ref){g->act_grad_arena, offs[i] * sizeof(float)};
     }
   }

@@ -80,6 +80,7 @@ typedef struct nncl_graph {
   nncl_buf *act_arena, *act_grad_arena, *scratch, *aux_arena, *ws_arena;
   nncl_ref ws;                 /* shared workspace of composite nodes */
   int training;                /* forward in training mode (dropout, batch statistics) */
+  int input_grad;              /* backward also computes dL/d(input) (saliency maps) */
   uint64_t seed, step;         /* dropout masks: seed and training forward counter */
   int batch, mode;             /* compiled batch and nncl_mode; batch 0 = not compiled */
   int rows;                    /* rows of the current run (<= batch) */
@@ -112,6 +113,12 @@ void nncl_graph_free(nncl_graph *g);
 /* Whether a node computes its value (an op or a composite), as opposed to an input or a
  * parameter whose value is given. */
 static inline int nncl_node_computed(const nncl_node *n) { return n->kind >= 0 || n->kind == NNCL_NODE_COMPOSITE; }
+
+/* Whether the plan gives node n an activation (and gradient) slot: computed nodes, and
+ * the input when its gradient is asked for. */
+static inline int nncl_node_planned(const nncl_node *n) {
+  return nncl_node_computed(n) || (n->kind == NNCL_NODE_INPUT && n->requires_grad);
+}
 
 /* Rows of the current run times cols: the element count of a batched node's value. */
 static inline size_t nncl_node_elems(const nncl_graph *g, const nncl_node *n) {

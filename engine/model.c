@@ -212,7 +212,7 @@ static void update_requires_grad(nncl_graph *g) {
   for (int i = 0; i < g->nnodes; i++) {
     nncl_node *n = &g->nodes[i];
     if (n->kind == NNCL_NODE_PARAM) n->requires_grad = g->params[n->param].trainable && !g->params[n->param].buffer;
-    else if (n->kind == NNCL_NODE_INPUT) n->requires_grad = 0;
+    else if (n->kind == NNCL_NODE_INPUT) n->requires_grad = g->input_grad;
     else {
       n->requires_grad = 0;
       for (int k = 0; k < n->nin; k++) n->requires_grad |= g->nodes[n->in[k]].requires_grad;

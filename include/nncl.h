@@ -323,6 +323,34 @@ NNCL_API int nncl_evaluate(nncl_model *m, const nncl_dataset *d, int loss, doubl
 /* Outputs for n samples: x is (n, input size) host floats, out (n, output size). */
 NNCL_API int nncl_predict(nncl_model *m, int64_t n, const float *x, float *out);
 
+/* ---- looking inside ------------------------------------------------------------ */
+
+typedef struct nncl_layer_stats {
+  const char *name, *kind;  /* the layer's (valid while the model lives) */
+  double mean, std;         /* of the layer's output over the batch */
+  double dead;              /* ReLU outputs: fraction of units that are 0 for every sample
+                             * of the batch (dead ReLUs); -1 for other layers */
+  double grad_norm;         /* L2 norm of the gradient of the layer's trainable parameters
+                             * (all of them together); -1 when it has none */
+  double out_grad_norm;     /* L2 norm of dL/d(output); -1 where no gradient flows */
+} nncl_layer_stats;
+
+/* One training-mode forward and backward pass (mean cross-entropy; the model must end in
+ * softmax) on samples start..start+n-1 of d, and per-layer statistics of it in stats[0..
+ * *nlayers) (at most max, one per layer in model order). The model is left as it was:
+ * weights and running statistics unchanged, no optimizer step. m must be compiled in
+ * train mode for at least n samples. */
+NNCL_API int nncl_model_inspect(nncl_model *m, const nncl_dataset *d, int64_t start, int n,
+                                nncl_layer_stats *stats, int max, int *nlayers);
+/* Saliency map of sample `index` of d: |d score_c / d x| for c the predicted class (its
+ * pre-softmax score), into out (input size floats); *cls (may be NULL) receives c. The
+ * pass runs in training mode within a batch of the following samples (batch statistics
+ * as in training); the model is left as it was. m: compiled in train mode. */
+NNCL_API int nncl_model_saliency(nncl_model *m, const nncl_dataset *d, int64_t index, float *out, int *cls);
+/* Loss and accuracy on d with hidden layer `layer` (index in model order) bypassed: its
+ * consumers read its input instead. NNCL_ESHAPE when the layer changes the shape. */
+NNCL_API int nncl_model_ablate(nncl_model *m, int layer, const nncl_dataset *d, double *loss, double *acc);
+
 /* ---- checkpoints --------------------------------------------------------------- */
 
 /* Saves weights (and o's state and step if o is non-NULL) to one .safetensors file with
