@@ -58,6 +58,8 @@ struct nncl_model {
   int nviews;
   char next_name[48];    /* set by nncl_model_next for the next layer added */
   int next_nin, next_in[NNCL_LAYER_MAX_IN];
+  char **meta;           /* nmeta (key, value) pairs saved in checkpoints (meta.c) */
+  int nmeta;
 };
 
 /* Layer builders (layers/): add nodes and parameters after the last layer. */
@@ -93,6 +95,9 @@ int nncl_init_parse(const char *s);  /* -1 if unknown */
 
 /* Output node of the k-th input of layer li. */
 static inline int nncl_layer_input(const struct nncl_model *m, int li, int k) { return m->layers[m->layers[li].in[k]].out; }
+
+/* Frees m's metadata (meta.c). */
+void nncl_model_meta_free(struct nncl_model *m);
 
 /* The output node; the logits feeding a final softmax (for fused losses) or -1. */
 int nncl_model_logits(const struct nncl_model *m);
