@@ -24,7 +24,8 @@
   X(CONV, conv)               \
   X(POOL, pool)               \
   X(NORM, norm)               \
-  X(DROPOUT, dropout)
+  X(DROPOUT, dropout)         \
+  X(FOCAL, focal)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -94,7 +95,9 @@ enum {
   X(LAYERNORM_GRAD_WIDE, NORM, layernorm_grad_wide)          \
   X(LAYERNORM_GRAD_COLS, NORM, layernorm_grad_cols)          \
   X(DROPOUT, DROPOUT, dropout)                               \
-  X(DROPOUT_GRAD, DROPOUT, dropout_grad)
+  X(DROPOUT_GRAD, DROPOUT, dropout_grad)                     \
+  X(FOCAL, FOCAL, focal)                                     \
+  X(FOCAL_GRAD, FOCAL, focal_grad)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -288,6 +291,9 @@ int nncl_cl_layernorm(nncl_backend *be, const nncl_args *a);
 int nncl_cl_layernorm_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout_grad(nncl_backend *be, const nncl_args *a);
+/* focal_cl.c: softmax focal loss (focal.cl). */
+int nncl_cl_focal(nncl_backend *be, const nncl_args *a);
+int nncl_cl_focal_grad(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

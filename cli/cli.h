@@ -1,4 +1,5 @@
-/* cli.h - what the nncl commands share: options, messages, contexts, models, data. */
+/* cli.h - what the nncl commands share: options, messages, contexts, models, data sets,
+ * and the commands that live in files of their own. */
 #ifndef NNCL_CLI_H
 #define NNCL_CLI_H
 
@@ -10,21 +11,28 @@
 
 typedef struct opts {
   const char *data, *device, *out, *optimizer, *images, *model;
-  const char *classes, *freeze;  /* class subset "5-9" or "1,3"; layers to freeze */
-  const char *image, *filters;   /* inspect: saliency and filter images */
-  int saliency, ablate;          /* inspect: sample index (-1 none); bypass layers */
-  int inspect_every;             /* train: layer statistics every N epochs */
   int epochs, batch, threads, count, verbose;
-  int limit, head, unfreeze_at;  /* samples kept per subset; new head size; epoch */
-  double lr, val, momentum, weight_decay, unfreeze_lr;
+  double lr, val, momentum, weight_decay;
   unsigned long long seed;
+  /* training loop and data layer */
+  const char *monitor, *mode, *resume, *curves, *class_weights, *loss, *augment, *csv, *label, *header;
+  int early_stop;
+  double min_delta, gamma, test;
+  /* transfer learning */
+  const char *classes, *freeze;  /* class subset "5-9" or "1,3"; layers to freeze */
+  int limit, head, unfreeze_at;  /* training samples kept; new head size; epoch */
+  double unfreeze_lr;
+  /* looking inside */
+  const char *image, *filters;   /* saliency and filter images */
+  int saliency, ablate;          /* sample index (-1 none); bypass layers */
+  int inspect_every;             /* train: layer statistics every N epochs */
 } opts;
 
 /* Parses --key value options; positional arguments go to pos[]. --help prints usage and
  * exits. Returns 0, or 1 after printing why. */
 int parse_opts(int argc, char **argv, opts *o, const char **pos, int maxpos, int *npos, const char *usage);
 
-/* Print "nncl: <fmt with a, b>" to stderr; return 1. */
+/* Prints "nncl: <fmt with a, b>" to stderr; returns 1. */
 int fail(const char *fmt, const char *a, const char *b);
 /* One-line reason for a failed library call; returns 1. */
 int fail_ctx(nncl_ctx *ctx, int status, const char *what);
@@ -37,13 +45,42 @@ int open_ctx(const opts *o, nncl_ctx **ctx);
 /* A model from a text description or a checkpoint (.safetensors); 1 after a message. */
 int load_model(nncl_ctx *ctx, const char *path, nncl_model **m);
 
-/* Training data as the options ask: DIR's train and t10k sets, restricted to --classes
- * (relabelled 0..k-1) and --limit training samples, with --val held out. */
-typedef struct data {
-  nncl_dataset *all, *test, *cls_all, *cls_test, *train, *val, *tst;
-} data;
-int load_data(nncl_ctx *ctx, const opts *o, data *d);
-void data_free(data *d);
+/* Where samples come from: IDX files in `dir`, or a CSV file with a label column; and
+ * which of them: classes (relabelled 0..k-1 in list order) and at most limit training
+ * samples. */
+typedef struct cli_data_opts {
+  const char *dir, *csv, *label;
+  const char *header;     /* names | none | sklearn; NULL = the model's, else names */
+  double val, test;       /* fractions held out for validation and test (CSV test default: 0.2) */
+  int test_set;           /* --test given */
+  unsigned long long seed;
+  const char *classes;    /* "5-9", "0,2,4" or NULL = all */
+  int64_t limit;          /* 0 = all */
+} cli_data_opts;
+
+typedef struct cli_data {
+  nncl_dataset *all, *pool, *train, *val, *test; /* pool = all minus test; train = pool minus val */
+  nncl_dataset *parents[2]; /* views that class selections replaced, freed after them */
+} cli_data;
+
+/* The data options of o. */
+cli_data_opts cli_data_options(const opts *o);
+/* Training data (train, optional val, test when there is one) for model m. For CSV: the
+ * class list and standardisation come from m's metadata when it has them (a resumed
+ * model), else standardisation is fitted on the training part and stored in m with the
+ * split settings. Prints the reason and returns 1 on failure. */
+int cli_data_train(nncl_ctx *ctx, nncl_model *m, const cli_data_opts *o, cli_data *d);
+/* Test data for a trained model m: IDX t10k files, or the CSV's held-out part (the split
+ * m was trained with unless --test is given; the whole file with --test 0). */
+int cli_data_test(nncl_ctx *ctx, const nncl_model *m, const cli_data_opts *o, cli_data *d);
+void cli_data_free(cli_data *d);
+
+/* "crop=4,flip,noise=0.1" -> a. 0 or 1 with a message printed. */
+int cli_parse_augment(const char *s, nncl_augment *a);
+/* "w0,w1,..." (exactly nclasses values) or "balanced" (from train) into w. */
+int cli_class_weights(const char *s, const nncl_dataset *train, int nclasses, float *w);
+/* Accuracy, per-class precision/recall/F1/support and the confusion matrix. */
+void cli_print_metrics(const nncl_metrics *mt, const char *class_names);
 
 /* Commands in files of their own. */
 int cmd_inspect(int argc, char **argv);

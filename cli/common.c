@@ -1,4 +1,4 @@
-/* common.c - what the nncl commands share: options, messages, contexts, models, data. */
+/* common.c - what the nncl commands share: options, messages, contexts, models. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -76,6 +76,11 @@ int parse_opts(int argc, char **argv, opts *o, const char **pos, int maxpos, int
       {"--threads", 0, &o->threads, 0, 0, 1024}, {"--count", 0, &o->count, 0, 1, INT_MAX},
       {"--lr", 0, 0, &o->lr, 1e-12, 1e3}, {"--val", 0, 0, &o->val, 0, 0.9},
       {"--momentum", 0, 0, &o->momentum, 0, 0.999999}, {"--weight-decay", 0, 0, &o->weight_decay, 0, 10},
+      {"--monitor", &o->monitor, 0, 0, 0, 0}, {"--mode", &o->mode, 0, 0, 0, 0}, {"--resume", &o->resume, 0, 0, 0, 0},
+      {"--curves", &o->curves, 0, 0, 0, 0}, {"--class-weights", &o->class_weights, 0, 0, 0, 0},
+      {"--loss", &o->loss, 0, 0, 0, 0}, {"--augment", &o->augment, 0, 0, 0, 0}, {"--csv", &o->csv, 0, 0, 0, 0},
+      {"--label", &o->label, 0, 0, 0, 0}, {"--header", &o->header, 0, 0, 0, 0}, {"--early-stop", 0, &o->early_stop, 0, 1, 100000},
+      {"--min-delta", 0, 0, &o->min_delta, 0, 1e9}, {"--gamma", 0, 0, &o->gamma, 0, 100}, {"--test", 0, 0, &o->test, 0, 0.9},
       {"--classes", &o->classes, 0, 0, 0, 0}, {"--freeze", &o->freeze, 0, 0, 0, 0},
       {"--limit", 0, &o->limit, 0, 1, INT_MAX}, {"--head", 0, &o->head, 0, 1, 1 << 24},
       {"--unfreeze-at", 0, &o->unfreeze_at, 0, 1, 100000}, {"--unfreeze-lr", 0, 0, &o->unfreeze_lr, 1e-12, 1e3},
@@ -119,51 +124,4 @@ int load_model(nncl_ctx *ctx, const char *path, nncl_model **m) {
   size_t n = strlen(path);
   int r = n > 12 && !strcmp(path + n - 12, ".safetensors") ? nncl_load(ctx, path, m, NULL) : nncl_model_parse_file(ctx, path, m);
   return r ? fail_ctx(ctx, r, "cannot load model") : 0;
-}
-
-/* "5-9" or "1,3,7" (or a mix) -> classes[]; returns the count or -1. */
-static int parse_classes(const char *s, int *classes, int max) {
-  int n = 0;
-  while (*s) {
-    char *end;
-    long lo = strtol(s, &end, 10), hi = lo;
-    if (end == s || lo < 0) return -1;
-    if (*end == '-' && (hi = strtol(end + 1, &end, 10)) < lo) return -1;
-    for (long c = lo; c <= hi; c++) {
-      if (n >= max || c > INT_MAX) return -1;
-      classes[n++] = (int)c;
-    }
-    if (*end && *end != ',') return -1;
-    s = *end ? end + 1 : end;
-  }
-  return n ? n : -1;
-}
-
-
-void data_free(data *d) {
-  if (d->val) nncl_dataset_destroy(d->train);
-  nncl_dataset_destroy(d->val);
-  nncl_dataset_destroy(d->cls_all);
-  nncl_dataset_destroy(d->cls_test);
-  nncl_dataset_destroy(d->all);
-  nncl_dataset_destroy(d->test);
-}
-
-int load_data(nncl_ctx *ctx, const opts *o, data *d) {
-  int r, classes[4096], nc = 0;
-  memset(d, 0, sizeof *d);
-  if (o->classes && (nc = parse_classes(o->classes, classes, 4096)) < 0)
-    return fail("--classes: bad list '%s'%s (e.g. 5-9 or 0,2,4)", o->classes, "");
-  if ((r = nncl_dataset_load_idx_dir(ctx, o->data, "train", &d->all))) return fail_ctx(ctx, r, "cannot load training data");
-  if ((r = nncl_dataset_load_idx_dir(ctx, o->data, "t10k", &d->test))) return fail_ctx(ctx, r, "cannot load test data");
-  d->train = d->all, d->tst = d->test;
-  if (!nc && o->limit) /* --limit alone: every class, in order */
-    for (; nc < nncl_dataset_classes(d->all) && nc < 4096; nc++) classes[nc] = nc;
-  if (nc && ((r = nncl_dataset_subset(d->all, classes, nc, o->limit, &d->cls_all)) ||
-             (r = nncl_dataset_subset(d->test, classes, nc, 0, &d->cls_test))))
-    return fail_ctx(ctx, r, "cannot select --classes/--limit");
-  if (d->cls_all) d->train = d->cls_all, d->tst = d->cls_test;
-  nncl_dataset *base = d->train;
-  if (o->val > 0 && (r = nncl_dataset_split(base, o->val, &d->train, &d->val))) return fail_ctx(ctx, r, "cannot split the data");
-  return 0;
 }

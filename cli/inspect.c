@@ -134,10 +134,11 @@ static const char inspect_usage[] =
   "  --filters FILE    write the first convolution's filters as a PGM image\n"
   "  --ablate          test accuracy with each shape-preserving hidden layer bypassed\n"
   "  --classes LIST    test samples of these classes only (see nncl finetune --help)\n"
+  "  --csv FILE --label COLUMN   tabular data instead of --data (as nncl eval)\n"
   "  --device --threads --seed -v as for train\n";
 
 int cmd_inspect(int argc, char **argv) {
-  opts o = {.data = DEFAULT_DATA, .count = 256, .seed = 42, .saliency = -1};
+  opts o = {.data = DEFAULT_DATA, .count = 256, .seed = 42, .saliency = -1, .test = -1};
   const char *pos[1];
   int np;
   if (parse_opts(argc, argv, &o, pos, 1, &np, inspect_usage)) return 1;
@@ -145,23 +146,24 @@ int cmd_inspect(int argc, char **argv) {
   nncl_ctx *ctx;
   if (open_ctx(&o, &ctx)) return 1;
   nncl_model *m = NULL;
-  data d = {0};
+  cli_data d = {0};
   nncl_layer_stats st[512];
   int r, rc = 1, n = 0;
-  if (load_model(ctx, pos[0], &m) || load_data(ctx, &o, &d)) goto done;
-  int count = o.count < nncl_dataset_size(d.tst) ? o.count : (int)nncl_dataset_size(d.tst);
-  if ((r = nncl_model_compile(m, count, NNCL_MODE_TRAIN)) || (r = nncl_model_inspect(m, d.tst, 0, count, st, 512, &n))) {
+  cli_data_opts dop = cli_data_options(&o);
+  if (load_model(ctx, pos[0], &m) || cli_data_test(ctx, m, &dop, &d)) goto done;
+  int count = o.count < nncl_dataset_size(d.test) ? o.count : (int)nncl_dataset_size(d.test);
+  if ((r = nncl_model_compile(m, count, NNCL_MODE_TRAIN)) || (r = nncl_model_inspect(m, d.test, 0, count, st, 512, &n))) {
     fail_ctx(ctx, r, "inspect failed");
     goto done;
   }
   printf("%s: one training-mode pass over %d test samples\n", pos[0], count);
   print_layer_stats(st, n);
   if (o.filters && write_filters(m, o.filters)) goto done;
-  if (o.saliency >= 0 && write_saliency(ctx, m, d.tst, o.saliency, o.image ? o.image : "saliency.pgm")) goto done;
-  if (o.ablate && ablate_all(ctx, m, d.tst, n, st)) goto done;
+  if (o.saliency >= 0 && write_saliency(ctx, m, d.test, o.saliency, o.image ? o.image : "saliency.pgm")) goto done;
+  if (o.ablate && ablate_all(ctx, m, d.test, n, st)) goto done;
   rc = 0;
 done:
-  data_free(&d);
+  cli_data_free(&d);
   nncl_model_destroy(m);
   nncl_ctx_destroy(ctx);
   return rc;

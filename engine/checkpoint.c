@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fit.h"
 #include "optim.h"
 #include "safetensors.h"
 
@@ -23,7 +24,12 @@ static float *read_arena(nncl_model *m, nncl_buf *buf) {
   return h;
 }
 
-int nncl_save(const nncl_model *cm, const nncl_optim *o, int epoch, const char *path) {
+int nncl_save(const nncl_model *m, const nncl_optim *o, int epoch, const char *path) {
+  return nncl_save_ex(m, o, epoch, path, NULL, 0);
+}
+
+int nncl_save_ex(const nncl_model *cm, const nncl_optim *o, int epoch, const char *path, const nncl_st_kv *extra,
+                 int nextra) {
   nncl_model *m = (nncl_model *)cm; /* reads only; arena allocation is idempotent */
   if (!m || !path) return nncl_err(m ? m->ctx : NULL, NNCL_EINVAL, "save: NULL argument");
   if (o && o->model != m) return nncl_err(m->ctx, NNCL_EINVAL, "save: optimizer belongs to another model");
@@ -34,7 +40,10 @@ int nncl_save(const nncl_model *cm, const nncl_optim *o, int epoch, const char *
   nncl_st_tensor *t = calloc((size_t)np * (size_t)(1 + ns) + 1, sizeof *t);
   char (*names)[128] = calloc((size_t)np * (size_t)ns + 1, sizeof *names);
   char *text = NULL;
-  if (!t || !names) {
+  int nbase = 7, nmeta = nbase + m->nmeta + nextra;
+  nncl_st_kv *meta = calloc((size_t)nmeta, sizeof *meta);
+  char *keys = calloc((size_t)m->nmeta + 1, 208);
+  if (!t || !names || !meta || !keys) {
     r = nncl_err(m->ctx, NNCL_ENOMEM, "save: out of memory");
     goto done;
   }
@@ -72,12 +81,20 @@ int nncl_save(const nncl_model *cm, const nncl_optim *o, int epoch, const char *
     snprintf(opt, sizeof opt, "%s lr=%.9g momentum=%.9g nesterov=%d beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g",
              nncl_optim_kind_name(o->p.kind), o->p.lr, o->p.momentum, o->p.nesterov, o->p.beta1, o->p.beta2, o->p.eps,
              o->p.weight_decay);
-  nncl_st_kv meta[] = {
+  nncl_st_kv base[] = {
     {"format", "pt"}, {"nncl_version", NNCL_VERSION_STRING}, {"nncl_checkpoint_format", FORMAT_VERSION},
     {"model", text}, {"epoch", ep}, {"step", step}, {"optimizer", o ? opt : "none"},
   };
-  r = nncl_st_write(m->ctx, path, t, nt, meta, (int)(sizeof meta / sizeof *meta));
+  memcpy(meta, base, sizeof base);
+  for (int i = 0; i < m->nmeta; i++) { /* model metadata as "meta.<key>" */
+    snprintf(keys + 208 * i, 208, "meta.%s", m->meta[2 * i]);
+    meta[nbase + i] = (nncl_st_kv){keys + 208 * i, m->meta[2 * i + 1]};
+  }
+  for (int i = 0; i < nextra; i++) meta[nbase + m->nmeta + i] = extra[i];
+  r = nncl_st_write(m->ctx, path, t, nt, meta, nmeta);
 done:
+  free(meta);
+  free(keys);
   for (int k = 0; k < 3; k++) free(host[k]);
   free(t);
   free(names);
@@ -117,6 +134,10 @@ int nncl_load(nncl_ctx *ctx, const char *path, nncl_model **out, int *epoch) {
   if ((r = nncl_model_parse(ctx, text, name, &m))) goto done;
   for (int i = 0; i < m->g.nparams && !r; i++)
     r = load_tensor(m, f, path, m->g.params[i].name, &m->g.params[i], m->g.param_arena);
+  for (int i = 0; !r && i < nncl_st_meta_count(f); i++) {
+    nncl_st_kv kv = nncl_st_meta_at(f, i);
+    if (!strncmp(kv.key, "meta.", 5)) r = nncl_model_set_meta(m, kv.key + 5, kv.value);
+  }
   if (!r && epoch) *epoch = ep ? atoi(ep) : 0;
 done:
   nncl_st_close(f);

@@ -100,6 +100,18 @@ uint64_t nncl_rng_next(nncl_ctx *ctx) {
   return r;
 }
 
+void nncl_rng_get(const nncl_ctx *ctx, uint64_t st[6]) {
+  memcpy(st, ctx->rng, 4 * sizeof *st);
+  st[4] = (uint64_t)ctx->have_spare;
+  memcpy(&st[5], &ctx->spare, sizeof st[5]);
+}
+
+void nncl_rng_set(nncl_ctx *ctx, const uint64_t st[6]) {
+  memcpy(ctx->rng, st, 4 * sizeof *st);
+  ctx->have_spare = st[4] != 0;
+  memcpy(&ctx->spare, &st[5], sizeof ctx->spare);
+}
+
 double nncl_rng_uniform(nncl_ctx *ctx) { return (nncl_rng_next(ctx) >> 11) * 0x1.0p-53; }
 
 double nncl_rng_normal(nncl_ctx *ctx) {

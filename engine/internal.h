@@ -31,6 +31,9 @@ nncl_backend *nncl_ctx_be(struct nncl_ctx *ctx);
 uint64_t nncl_rng_next(struct nncl_ctx *ctx);
 double nncl_rng_uniform(struct nncl_ctx *ctx);  /* [0, 1) */
 double nncl_rng_normal(struct nncl_ctx *ctx);   /* N(0, 1) */
+/* The generator's whole state (xoshiro words, the pending normal) for resumable runs. */
+void nncl_rng_get(const struct nncl_ctx *ctx, uint64_t st[6]);
+void nncl_rng_set(struct nncl_ctx *ctx, const uint64_t st[6]);
 
 /* Product of dims with overflow and NNCL_MAX_ELEMS checks; returns -1 if invalid
  * (a dim < 1, overflow, or too large). */

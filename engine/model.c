@@ -22,6 +22,7 @@ void nncl_model_destroy(nncl_model *m) {
   if (!m) return;
   for (int i = 0; i < m->nviews; i++) nncl_tensor_destroy(m->views[i]);
   free(m->views);
+  nncl_model_meta_free(m);
   nncl_graph_free(&m->g);
   free(m->layers);
   free(m);

@@ -58,6 +58,8 @@ struct nncl_model {
   int nviews;
   char next_name[48];    /* set by nncl_model_next for the next layer added */
   int next_nin, next_in[NNCL_LAYER_MAX_IN];
+  char **meta;           /* nmeta (key, value) pairs saved in checkpoints (meta.c) */
+  int nmeta;
 };
 
 /* Layer builders (layers/): add nodes and parameters after the last layer. */
@@ -96,6 +98,8 @@ static inline int nncl_layer_input(const struct nncl_model *m, int li, int k) { 
 
 /* After trainable flags changed: which nodes need gradients, and a new plan if compiled. */
 int nncl_model_replan(struct nncl_model *m);
+/* Frees m's metadata (meta.c). */
+void nncl_model_meta_free(struct nncl_model *m);
 
 /* The output node; the logits feeding a final softmax (for fused losses) or -1. */
 int nncl_model_logits(const struct nncl_model *m);

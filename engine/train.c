@@ -2,10 +2,12 @@
  * Losses are reduced on the device into running sums; the host reads them only when it
  * reports progress, so an OpenCL queue is not drained every batch. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset.h"
+#include "fit.h"
 #include "optim.h"
 
 void nncl_fit_params_init(nncl_fit_params *p) {
@@ -14,6 +16,7 @@ void nncl_fit_params_init(nncl_fit_params *p) {
   p->batch = 64;
   p->shuffle = 1;
   p->loss = NNCL_LOSS_XENT;
+  p->focal_gamma = 2;
 }
 
 /* Per-run buffers: batch staging on host and device, loss rows, running sums. */
@@ -24,14 +27,21 @@ typedef struct workspace {
   float *hx, *ht;            /* host batch inputs and float targets (MSE/BCE) */
   int32_t *hy;
   nncl_buf *x, *y, *t, *probs, *rows, *sums; /* sums: [loss, correct, tmp loss, tmp correct] */
+  /* weighted losses (FOCAL, XENT with class weights): the FOCAL op with weights cw */
+  int weighted;
+  float gamma, *hw;          /* host copy of the class weights */
+  nncl_buf *cw;
+  double wsum;               /* sum of the weights of the samples summed (their count if unweighted) */
+  const nncl_augment *aug;   /* training batches: augmentation and its epoch */
+  int64_t aug_epoch;
 } workspace;
 
 static void ws_free(workspace *w) {
   nncl_backend *be = nncl_ctx_be(w->m->ctx);
-  nncl_buf *bufs[] = {w->x, w->y, w->t, w->probs, w->rows, w->sums};
+  nncl_buf *bufs[] = {w->x, w->y, w->t, w->probs, w->rows, w->sums, w->cw};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
     if (bufs[i]) be->release(be, bufs[i]);
-  free(w->hx), free(w->ht), free(w->hy);
+  free(w->hx), free(w->ht), free(w->hy), free(w->hw);
 }
 
 static int ws_init(workspace *w, nncl_model *m, int loss) {
@@ -52,7 +62,24 @@ static int ws_init(workspace *w, nncl_model *m, int loss) {
   return 0;
 }
 
+/* The weighted path: class weights cw (NULL = all 1) and gamma (0 for weighted XENT). */
+static int ws_weights(workspace *w, const float *cw, float gamma) {
+  nncl_ctx *ctx = w->m->ctx;
+  nncl_backend *be = nncl_ctx_be(ctx);
+  size_t C = (size_t)w->out;
+  w->weighted = 1, w->gamma = gamma;
+  if (!(w->hw = malloc(C * sizeof *w->hw))) return nncl_err(ctx, NNCL_ENOMEM, "out of memory for class weights");
+  for (size_t c = 0; c < C; c++) {
+    w->hw[c] = cw ? cw[c] : 1.0f;
+    if (!(w->hw[c] >= 0 && isfinite(w->hw[c])))
+      return nncl_err(ctx, NNCL_EINVAL, "class weight %zu is %g: weights must be finite and >= 0", c, (double)w->hw[c]);
+  }
+  int r = be->alloc(be, C * sizeof(float), &w->cw);
+  return r ? r : be->write(be, w->cw, 0, w->hw, C * sizeof(float));
+}
+
 static int ws_reset_sums(workspace *w) {
+  w->wsum = 0;
   nncl_args a = {0};
   a.t[0] = (nncl_ref){w->sums, 0};
   a.n[0] = 2;
@@ -62,10 +89,12 @@ static int ws_reset_sums(workspace *w) {
 /* Loads n samples order[start..) into the device batch. */
 static int ws_load(workspace *w, const nncl_dataset *d, const int64_t *order, int64_t start, int n) {
   nncl_backend *be = nncl_ctx_be(w->m->ctx);
-  nncl_dataset_batch(d, order, start, n, w->hx, w->hy);
-  int r = be->write(be, w->x, 0, w->hx, (size_t)n * (size_t)w->in * 4);
+  int r = 0;
+  if (w->aug) r = nncl_augment_batch(d, w->aug, w->aug_epoch, order, start, n, w->hx, w->hy);
+  else nncl_dataset_batch(d, order, start, n, w->hx, w->hy);
+  if (!r) r = be->write(be, w->x, 0, w->hx, (size_t)n * (size_t)w->in * 4);
   if (!r) r = be->write(be, w->y, 0, w->hy, (size_t)n * 4);
-  if (r || w->loss == NNCL_LOSS_XENT) return r;
+  if (r || w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL) return r;
   /* MSE/BCE targets: the label itself for one output, one-hot otherwise */
   for (int i = 0; i < n; i++)
     for (int64_t c = 0; c < w->out; c++)
@@ -88,7 +117,13 @@ static int ws_step(workspace *w, int n, int grad) {
   size_t C = (size_t)w->out;
   nncl_args a = {0};
   a.n[0] = (size_t)n, a.n[1] = C;
-  if (w->loss == NNCL_LOSS_XENT) {
+  double bw = n; /* sum of the batch's sample weights */
+  if (w->weighted) {
+    bw = 0;
+    for (int i = 0; i < n; i++) bw += w->hy[i] >= 0 && w->hy[i] < w->out ? w->hw[w->hy[i]] : 0;
+    a.t[0] = lg, a.t[1] = (nncl_ref){w->y, 0}, a.t[2] = (nncl_ref){w->cw, 0}, a.t[3] = rows, a.f[0] = w->gamma;
+    r = nncl_run(be, NNCL_OP_FOCAL, &a);
+  } else if (w->loss == NNCL_LOSS_XENT) {
     a.t[0] = lg, a.t[1] = (nncl_ref){w->y, 0}, a.t[2] = (nncl_ref){w->probs, 0}, a.t[3] = rows;
     r = nncl_run(be, NNCL_OP_SOFTMAX_XENT, &a);
   } else {
@@ -96,13 +131,14 @@ static int ws_step(workspace *w, int n, int grad) {
     r = nncl_run(be, w->loss == NNCL_LOSS_MSE ? NNCL_OP_MSE : NNCL_OP_BCE, &a);
   }
   if (r) return r;
+  w->wsum += bw;
   /* sums[0] += sum(rows); sums[1] += correct */
   nncl_args s = {0};
   s.t[0] = rows, s.t[1] = nncl_ref_at(sums, 2), s.n[0] = (size_t)n;
   if ((r = nncl_run(be, NNCL_OP_SUM, &s))) return r;
   nncl_args c = {0};
   c.t[0] = lg, c.t[1] = (nncl_ref){w->y, 0}, c.t[2] = nncl_ref_at(sums, 3), c.n[0] = (size_t)n, c.n[1] = C;
-  if (w->loss == NNCL_LOSS_XENT || C > 1) {
+  if (w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL || C > 1) {
     if ((r = nncl_run(be, NNCL_OP_ACCURACY, &c))) return r;
   } else { /* one output: accuracy needs a threshold the ops lack; count nothing */
     nncl_args f = {0};
@@ -118,7 +154,11 @@ static int ws_step(workspace *w, int n, int grad) {
   nncl_args d = {0};
   d.n[0] = (size_t)n, d.n[1] = C;
   d.t[2] = ln->grad;
-  if (w->loss == NNCL_LOSS_XENT) {
+  if (w->weighted) { /* L = sum_r w l_r / sum_r w, as PyTorch's weighted mean */
+    d.t[0] = lg, d.t[1] = (nncl_ref){w->y, 0}, d.t[2] = (nncl_ref){w->cw, 0}, d.t[3] = ln->grad;
+    d.f[0] = w->gamma, d.f[1] = bw > 0 ? (float)(1.0 / bw) : 0.0f;
+    r = nncl_run(be, NNCL_OP_FOCAL_GRAD, &d);
+  } else if (w->loss == NNCL_LOSS_XENT) {
     d.t[0] = (nncl_ref){w->probs, 0}, d.t[1] = (nncl_ref){w->y, 0}, d.f[0] = 1.0f / (float)n;
     r = nncl_run(be, NNCL_OP_SOFTMAX_XENT_GRAD, &d);
   } else {
@@ -142,9 +182,9 @@ static int check_data(nncl_model *m, const nncl_dataset *d, int loss) {
     return nncl_err(m->ctx, NNCL_ESHAPE, "dataset samples have %lld values, the model takes %lld", (long long)d->sample_size,
                     (long long)nncl_model_input_size(m));
   int64_t out = nncl_model_output_size(m);
-  if ((loss == NNCL_LOSS_XENT || out > 1) && d->nclasses > out)
+  if ((loss == NNCL_LOSS_XENT || loss == NNCL_LOSS_FOCAL || out > 1) && d->nclasses > out)
     return nncl_err(m->ctx, NNCL_ESHAPE, "dataset has %d classes, the model outputs %lld", d->nclasses, (long long)out);
-  if (loss < NNCL_LOSS_XENT || loss > NNCL_LOSS_BCE) return nncl_err(m->ctx, NNCL_EINVAL, "unknown loss %d", loss);
+  if (loss < NNCL_LOSS_XENT || loss > NNCL_LOSS_FOCAL) return nncl_err(m->ctx, NNCL_EINVAL, "unknown loss %d", loss);
   return 0;
 }
 
@@ -156,7 +196,7 @@ static int eval_ws(workspace *w, const nncl_dataset *d, double *mean_loss, doubl
   }
   double ls, cs;
   if (r || (r = ws_read_sums(w, &ls, &cs))) return r;
-  if (mean_loss) *mean_loss = ls / (double)d->n;
+  if (mean_loss) *mean_loss = w->wsum > 0 ? ls / w->wsum : 0;
   if (accuracy) *accuracy = cs / (double)d->n;
   return 0;
 }
@@ -167,27 +207,117 @@ int nncl_evaluate(nncl_model *m, const nncl_dataset *d, int loss, double *mean_l
   if (r || (!m->g.batch && (r = nncl_model_compile(m, 256, NNCL_MODE_INFER)))) return r;
   workspace w;
   int training = m->g.training;
-  if (!(r = ws_init(&w, m, loss))) r = eval_ws(&w, d, mean_loss, accuracy);
+  if (!(r = ws_init(&w, m, loss)) && (loss != NNCL_LOSS_FOCAL || !(r = ws_weights(&w, NULL, 2))))
+    r = eval_ws(&w, d, mean_loss, accuracy);
   ws_free(&w);
   m->g.training = training;
   return r;
 }
 
-int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl_dataset *val, const nncl_fit_params *p) {
+/* Restores what p->resume's checkpoint holds beyond the weights. */
+static int resume_load(nncl_model *m, nncl_optim *o, const char *path, nncl_train_state *ts, nncl_history *h) {
+  nncl_st_file *f;
+  int r = nncl_st_open(m->ctx, path, &f);
+  if (r) return r;
+  const char *st = nncl_st_meta(f, "train_state"), *hist = nncl_st_meta(f, "history");
+  char what[4200];
+  snprintf(what, sizeof what, "%s (history metadata)", path);
+  if (!st || !hist) r = nncl_err(m->ctx, NNCL_EFORMAT, "%s: no training state: not written by nncl_fit", path);
+  else if (!(r = nncl_train_state_parse(m->ctx, st, ts, path)) && !(r = nncl_history_parse(m->ctx, hist, h, what)))
+    r = nncl_load_optim(o, path);
+  nncl_st_close(f);
+  if (r) return r;
+  nncl_rng_set(m->ctx, ts->rng);
+  m->g.seed = ts->dropout_seed, m->g.step = ts->dropout_step;
+  return 0;
+}
+
+/* Saves m and o with the training state and history to path. */
+static int save_state(nncl_model *m, nncl_optim *o, const char *path, const nncl_train_state *ts, const nncl_history *h) {
+  char *st = nncl_train_state_text(ts), *csv = nncl_history_csv(h);
+  int r = !st || !csv ? nncl_err(m->ctx, NNCL_ENOMEM, "save: out of memory") : 0;
+  if (!r) {
+    nncl_st_kv kv[] = {{"train_state", st}, {"history", csv}};
+    r = nncl_save_ex(m, o, ts->epoch, path, kv, 2);
+  }
+  free(st), free(csv);
+  return r;
+}
+
+/* "<checkpoint without .safetensors>.best.safetensors" into out. */
+static int best_path(nncl_ctx *ctx, const char *ckpt, char *out, size_t n) {
+  size_t len = strlen(ckpt), ext = strlen(".safetensors");
+  if (len > ext && !strcmp(ckpt + len - ext, ".safetensors")) len -= ext;
+  if (snprintf(out, n, "%.*s.best.safetensors", (int)len, ckpt) >= (int)n) return nncl_err(ctx, NNCL_EINVAL, "checkpoint path too long");
+  return 0;
+}
+
+static void row_stats(const nncl_curve_row *r, int epochs, nncl_epoch_stats *s) {
+  memset(s, 0, sizeof *s);
+  s->epoch = r->epoch, s->epochs = epochs;
+  s->train_loss = r->train_loss, s->train_acc = r->train_acc, s->val_loss = r->val_loss, s->val_acc = r->val_acc;
+  s->elapsed_s = r->seconds;
+}
+
+static int fit_checks(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl_dataset *val, const nncl_fit_params *p) {
   if (!m || !o || !p || o->model != m) return nncl_err(m ? m->ctx : NULL, NNCL_EINVAL, "fit: bad arguments");
   int r = check_data(m, train, p->loss);
   if (r || (val && (r = check_data(m, val, p->loss)))) return r;
   if (p->epochs < 1 || p->batch < 1) return nncl_err(m->ctx, NNCL_EINVAL, "fit: epochs and batch must be >= 1");
+  if (p->class_weights && p->loss != NNCL_LOSS_XENT && p->loss != NNCL_LOSS_FOCAL)
+    return nncl_err(m->ctx, NNCL_EINVAL, "fit: class weights need the xent or focal loss");
+  if (!(p->focal_gamma >= 0 && p->focal_gamma <= 100)) return nncl_err(m->ctx, NNCL_EINVAL, "fit: focal gamma must be in [0, 100]");
+  if (p->patience < 0 || p->monitor < NNCL_MONITOR_VAL_LOSS || p->monitor > NNCL_MONITOR_VAL_ACC ||
+      p->monitor_mode < NNCL_MONITOR_AUTO || p->monitor_mode > NNCL_MONITOR_MAX || !(p->min_delta >= 0))
+    return nncl_err(m->ctx, NNCL_EINVAL, "fit: bad early-stopping settings (patience >= 0, min_delta >= 0)");
+  if (p->patience > 0 && !val) return nncl_err(m->ctx, NNCL_EINVAL, "fit: early stopping needs a validation set");
+  const nncl_augment *ag = &p->augment;
+  if (ag->crop < 0 || !(ag->noise >= 0 && ag->noise <= 1e3) || ((ag->crop || ag->flip) && train->ndim < 2))
+    return nncl_err(m->ctx, NNCL_EINVAL, "fit: augmentation needs crop >= 0, noise in [0, 1000] and images (H, W) or (C, H, W)");
+  return 0;
+}
+
+int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl_dataset *val, const nncl_fit_params *p) {
+  int r = fit_checks(m, o, train, val, p);
+  if (r) return r;
   if (m->g.batch != p->batch || m->g.mode != NNCL_MODE_TRAIN) {
     if ((r = nncl_model_compile(m, p->batch, NNCL_MODE_TRAIN))) return r;
   }
   workspace w;
+  nncl_history hist = {0};
+  nncl_train_state ts;
+  memset(&ts, 0, sizeof ts);
+  nncl_early_stop *es = &ts.es;
+  nncl_early_stop_init(es, p);
+  nncl_augment aug = p->augment;
+  int augmenting = aug.crop > 0 || aug.flip || aug.noise > 0, stopped = 0;
+  char best[4200] = "";
   int64_t *order = malloc((size_t)train->n * sizeof *order);
   if (!order) return nncl_err(m->ctx, NNCL_ENOMEM, "fit: out of memory");
-  for (int64_t i = 0; i < train->n; i++) order[i] = i;
   if ((r = ws_init(&w, m, p->loss))) goto done;
+  if ((p->class_weights || p->loss == NNCL_LOSS_FOCAL) &&
+      (r = ws_weights(&w, p->class_weights, p->loss == NNCL_LOSS_FOCAL ? p->focal_gamma : 0)))
+    goto done;
+  if (val && p->checkpoint) {
+    if (p->best_checkpoint) snprintf(best, sizeof best, "%s", p->best_checkpoint);
+    else if ((r = best_path(m->ctx, p->checkpoint, best, sizeof best))) goto done;
+  }
+  if (p->resume) {
+    if ((r = resume_load(m, o, p->resume, &ts, &hist))) goto done;
+    es->monitor = p->monitor; /* settings from p, progress from the checkpoint */
+    nncl_early_stop tmp;
+    nncl_early_stop_init(&tmp, p);
+    es->maximize = tmp.maximize, es->patience = tmp.patience, es->min_delta = tmp.min_delta;
+    aug.seed = ts.augment_seed;
+    stopped = nncl_early_stop_done(es);
+  } else if (augmenting && !aug.seed) {
+    aug.seed = nncl_rng_next(m->ctx);
+  }
+  ts.augment_seed = aug.seed;
   int64_t batches = (train->n + p->batch - 1) / p->batch;
-  for (int ep = 1; ep <= p->epochs && !r; ep++) {
+  for (int ep = ts.epoch + 1; ep <= p->epochs && !r && !stopped; ep++) {
+    /* each epoch shuffles the identity: the generator alone determines the order */
+    for (int64_t i = 0; i < train->n; i++) order[i] = i;
     if (p->shuffle)
       for (int64_t i = train->n - 1; i > 0; i--) {
         int64_t j = (int64_t)(nncl_rng_next(m->ctx) % (uint64_t)(i + 1)), t = order[i];
@@ -196,6 +326,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     nncl_epoch_stats st = {.epoch = ep, .epochs = p->epochs, .batches = batches, .val_loss = -1, .val_acc = -1};
     double t0 = nncl_now_s(), last_report = t0, ls = 0, cs = 0;
     if ((r = ws_reset_sums(&w))) break;
+    w.aug = augmenting ? &aug : NULL, w.aug_epoch = ep;
     for (int64_t b = 0; b < batches && !r; b++) {
       int64_t s = b * p->batch;
       int n = (int)(train->n - s < p->batch ? train->n - s : p->batch);
@@ -217,19 +348,42 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
         break;
       }
       st.batch = b + 1;
-      st.train_loss = ls / (double)seen, st.train_acc = cs / (double)seen;
+      st.train_loss = w.wsum > 0 ? ls / w.wsum : 0, st.train_acc = cs / (double)seen;
       st.elapsed_s = t - t0;
       st.samples_per_s = (double)seen / (t - t0 > 1e-9 ? t - t0 : 1e-9);
       if (b + 1 < batches && p->progress(p->user, &st, 0)) goto done;
     }
+    w.aug = NULL;
     if (r) break;
     if (val && (r = eval_ws(&w, val, &st.val_loss, &st.val_acc))) break;
-    if (p->checkpoint && (r = nncl_save(m, o, ep, p->checkpoint))) break;
+    nncl_curve_row row = {ep, st.train_loss, st.train_acc, st.val_loss, st.val_acc, o->p.lr, nncl_now_s() - t0};
+    if ((r = nncl_history_add(m->ctx, &hist, &row))) break;
+    int improved = val && nncl_early_stop_update(es, ep, nncl_early_stop_metric(es, &st));
+    ts.epoch = ep;
+    nncl_rng_get(m->ctx, ts.rng);
+    ts.dropout_seed = m->g.seed, ts.dropout_step = m->g.step;
+    if (p->checkpoint && (r = save_state(m, o, p->checkpoint, &ts, &hist))) break;
+    if (improved && best[0] && (r = save_state(m, o, best, &ts, &hist))) break;
+    if (p->curves && (r = nncl_curves_write(m->ctx, p->curves, &hist))) break;
+    stopped = nncl_early_stop_done(es);
+    if (stopped) nncl_log(m->ctx, NNCL_LOG_INFO, "early stopping after epoch %d: no improvement for %d epochs (best epoch %d)", ep,
+                          es->wait, es->best_epoch);
     if (p->progress && p->progress(p->user, &st, 1)) break;
+  }
+  if (!r && p->result) {
+    nncl_fit_result *res = p->result;
+    memset(res, 0, sizeof *res);
+    res->epochs_run = ts.epoch, res->stopped_early = stopped;
+    res->best_epoch = es->best_epoch, res->best_metric = es->best_epoch ? es->best : 0;
+    for (int i = 0; i < hist.n; i++) {
+      if (hist.rows[i].epoch == ts.epoch) row_stats(&hist.rows[i], p->epochs, &res->last);
+      if (hist.rows[i].epoch == es->best_epoch) row_stats(&hist.rows[i], p->epochs, &res->best);
+    }
   }
 done:
   m->g.training = 1;
   ws_free(&w);
+  nncl_history_free(&hist);
   free(order);
   return r;
 }

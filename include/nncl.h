@@ -288,9 +288,75 @@ NNCL_API int nncl_dataset_split(nncl_dataset *d, double val_fraction, nncl_datas
 NNCL_API int nncl_dataset_subset(const nncl_dataset *d, const int *classes, int nsel, int64_t limit,
                                  nncl_dataset **out);
 
+/* Image augmentation, applied to training batches on the host while they are built
+ * (samples of shape (H, W) or (C, H, W); the last two dims are the image). Per sample,
+ * drawn from a counter-based hash of (seed, epoch, sample index), so it is reproducible
+ * and independent of batch composition and resumption:
+ *  crop  > 0: pad by `crop` zeros (raw pixel value 0) on every side and take a random
+ *             H x W window (shift in [-crop, crop] on each axis), as torchvision's
+ *             RandomCrop(padding=crop);
+ *  flip  != 0: mirror left-right with probability 1/2;
+ *  noise > 0: add N(0, noise^2) to every value after scaling and normalisation. */
+typedef struct nncl_augment {
+  int crop;
+  int flip;
+  float noise;
+  uint64_t seed;     /* 0 = drawn from the context's generator when fit starts */
+} nncl_augment;
+
+/* Applies `a` to samples start..start+n-1 of d for `epoch` into x (n x sample size, as
+ * nncl_dataset_read) and labels (may be NULL): what fit feeds the model. */
+NNCL_API int nncl_dataset_read_augmented(const nncl_dataset *d, const nncl_augment *a, int64_t epoch,
+                                         int64_t start, int64_t n, float *x, int32_t *labels);
+
+/* Tabular data from a CSV file: a header line of column names, then one sample per
+ * line; every column but the label holds numbers. Labels are strings mapped to class
+ * indices: by `classes` when given, else sorted (numerically when all are numbers). */
+enum nncl_csv_header {
+  NNCL_CSV_HEADER = 0,   /* the first line names the columns */
+  NNCL_CSV_NO_HEADER,    /* data from the first line; columns are named by their index */
+  NNCL_CSV_SKLEARN       /* scikit-learn's bundled files: "n_samples,n_features,class names...",
+                          * labels are indices into those names (checked against the counts) */
+};
+typedef struct nncl_csv_params {
+  int header;            /* nncl_csv_header; default NNCL_CSV_HEADER */
+  const char *label;     /* label column: its name, or its 0-based index as digits; NULL = last */
+  char delimiter;        /* default ',' */
+  const char *classes;   /* comma-separated class names in index order (NULL = from the data) */
+} nncl_csv_params;
+NNCL_API void nncl_csv_params_init(nncl_csv_params *p);
+/* Loads path into a dataset of (features) float samples. Errors name the file, line and
+ * column (1-based) of the first bad cell. */
+NNCL_API int nncl_dataset_load_csv(nncl_ctx *ctx, const char *path, const nncl_csv_params *p, nncl_dataset **out);
+/* Class names of a CSV dataset as "name0,name1,..." ("" for other datasets; static while
+ * d lives). */
+NNCL_API const char *nncl_dataset_class_names(const nncl_dataset *d);
+/* Fits per-feature standardisation x' = (x - mean_j) / std_j on d (population std; a
+ * constant feature gets std 1) and applies it to d. Views made by nncl_dataset_split
+ * before or after keep their own setting. */
+NNCL_API int nncl_dataset_fit_standardize(nncl_dataset *d);
+/* Copies src's per-feature standardisation to dst (same sample size). */
+NNCL_API int nncl_dataset_copy_standardize(nncl_dataset *dst, const nncl_dataset *src);
+/* Like nncl_dataset_split with its own seed instead of the context's generator. */
+NNCL_API int nncl_dataset_split_seeded(nncl_dataset *d, double val_fraction, uint64_t seed, nncl_dataset **train,
+                                       nncl_dataset **val);
+
+/* Model preprocessing: stores d's per-feature standardisation and class names in m's
+ * metadata (saved in checkpoints), so that eval and predict apply them. */
+NNCL_API int nncl_model_set_preprocess(nncl_model *m, const nncl_dataset *d);
+/* Applies m's saved standardisation to d (no-op if m has none). */
+NNCL_API int nncl_dataset_apply_preprocess(nncl_dataset *d, const nncl_model *m);
+/* Free-form metadata saved in checkpoints ("nncl." keys are reserved for the engine's
+ * own). value NULL removes the key. nncl_model_meta returns NULL if unset. */
+NNCL_API int nncl_model_set_meta(nncl_model *m, const char *key, const char *value);
+NNCL_API const char *nncl_model_meta(const nncl_model *m, const char *key);
+
 /* ---- training ------------------------------------------------------------------ */
 
-enum nncl_loss { NNCL_LOSS_XENT = 0, NNCL_LOSS_MSE, NNCL_LOSS_BCE };
+/* FOCAL: softmax focal loss -w[y] (1 - p_y)^gamma log p_y (Lin et al. 2017), the class
+ * weights w as its alpha; XENT with class weights is PyTorch's cross_entropy(weight=w).
+ * Both reduce as PyTorch's weighted mean: sum_r loss_r / sum_r w[y_r]. */
+enum nncl_loss { NNCL_LOSS_XENT = 0, NNCL_LOSS_MSE, NNCL_LOSS_BCE, NNCL_LOSS_FOCAL };
 
 typedef struct nncl_epoch_stats {
   int epoch;            /* 1-based */
@@ -302,6 +368,19 @@ typedef struct nncl_epoch_stats {
   double elapsed_s;     /* since the start of the epoch */
 } nncl_epoch_stats;
 
+enum nncl_monitor { NNCL_MONITOR_VAL_LOSS = 0, NNCL_MONITOR_VAL_ACC };
+enum nncl_monitor_mode { NNCL_MONITOR_AUTO = 0, NNCL_MONITOR_MIN, NNCL_MONITOR_MAX };
+
+/* Outcome of nncl_fit. best_* refer to the monitored metric (best_epoch 0 without a
+ * validation set). */
+typedef struct nncl_fit_result {
+  int epochs_run;        /* last epoch completed (counting resumed ones) */
+  int stopped_early;     /* 1 if early stopping ended the run */
+  int best_epoch;
+  double best_metric;
+  nncl_epoch_stats last, best; /* the stats of the last and of the best epoch */
+} nncl_fit_result;
+
 typedef struct nncl_fit_params {
   int epochs;           /* default 1 */
   int batch;            /* default 64; the model is compiled for it */
@@ -311,6 +390,32 @@ typedef struct nncl_fit_params {
   int (*progress)(void *user, const nncl_epoch_stats *s, int is_epoch_end);
   void *user;
   const char *checkpoint;  /* if non-NULL, saved (with optimizer state) after every epoch */
+  /* Class imbalance (XENT, FOCAL): one weight per class (NULL = all 1), copied at fit
+   * start; see nncl_class_weights_balanced. */
+  const float *class_weights;
+  float focal_gamma;    /* NNCL_LOSS_FOCAL's gamma >= 0; default 2 */
+  /* Early stopping on the validation set: stop when `monitor` has not improved by more
+   * than min_delta for `patience` epochs (0 = never stop early). With a validation set
+   * and a checkpoint, the best epoch is also saved to best_checkpoint (NULL = the
+   * checkpoint's name with ".best.safetensors" for ".safetensors"). */
+  int patience;
+  int monitor;          /* nncl_monitor; default NNCL_MONITOR_VAL_LOSS */
+  int monitor_mode;     /* nncl_monitor_mode; default AUTO (min for a loss, max for accuracy) */
+  double min_delta;     /* default 0 */
+  const char *best_checkpoint;
+  /* Training curves: after every epoch, "<curves>.csv" (epoch, train_loss, train_acc,
+   * val_loss, val_acc, lr, seconds) and "<curves>.svg" (loss and accuracy plots) are
+   * rewritten. NULL = none. */
+  const char *curves;
+  /* Continue the run saved in this checkpoint (written by nncl_fit with `checkpoint`):
+   * m must have been loaded from it (nncl_load) and o created over m with the same
+   * settings. Optimizer state, epoch, step, random generator, dropout counter, early
+   * stopping state and the curves so far are restored; training runs epochs
+   * saved epoch + 1 .. epochs and gives bit for bit the weights of an uninterrupted run
+   * on the same backend and threads. */
+  const char *resume;
+  nncl_augment augment; /* image augmentation of training batches; default none */
+  nncl_fit_result *result; /* if non-NULL, receives the outcome */
 } nncl_fit_params;
 
 NNCL_API void nncl_fit_params_init(nncl_fit_params *p);
@@ -320,6 +425,24 @@ NNCL_API int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train,
 /* Mean loss and accuracy of m on d, eval mode, batches of the compiled size. */
 NNCL_API int nncl_evaluate(nncl_model *m, const nncl_dataset *d, int loss, double *mean_loss,
                            double *accuracy);
+/* Class weights n / (C count_c) (scikit-learn's "balanced") of d's labels into w
+ * (nncl_dataset_classes(d) values); a class without samples gets 0. */
+NNCL_API int nncl_class_weights_balanced(const nncl_dataset *d, float *w);
+
+/* Classification metrics of m on d (eval mode): confusion[t * C + p] counts samples of
+ * true class t predicted as p; per-class precision, recall, F1 (0 where undefined) and
+ * support; macro averages. Allocated by nncl_evaluate_metrics, freed with
+ * nncl_metrics_destroy. */
+typedef struct nncl_metrics {
+  int nclasses;
+  int64_t n;
+  double accuracy, macro_precision, macro_recall, macro_f1;
+  int64_t *confusion, *support;
+  double *precision, *recall, *f1;
+} nncl_metrics;
+NNCL_API int nncl_evaluate_metrics(nncl_model *m, const nncl_dataset *d, nncl_metrics **out);
+NNCL_API void nncl_metrics_destroy(nncl_metrics *mt);
+
 /* Outputs for n samples: x is (n, input size) host floats, out (n, output size). */
 NNCL_API int nncl_predict(nncl_model *m, int64_t n, const float *x, float *out);
 

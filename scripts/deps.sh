@@ -9,6 +9,8 @@ set -euo pipefail
 pkgs=(gcc pkg-config meson ninja-build zlib1g-dev libdeflate-dev libopenblas-dev ocl-icd-opencl-dev opencl-c-headers
       ocl-icd-libopencl1 pocl-opencl-icd libclblast-dev clinfo dataset-fashion-mnist python3)
 [ "${1:-}" = "--test" ] && pkgs+=(python3-numpy python3-torch python3-pip valgrind clang libclang-rt-dev)
+# the tabular example and its tests read scikit-learn's bundled CSV files; the curves test renders SVG
+[ "${1:-}" = "--test" ] && pkgs+=(python3-sklearn librsvg2-bin)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -102,7 +102,7 @@ int nncl_dataset_from_arrays(nncl_ctx *ctx, int64_t n, int ndim, const int64_t *
 
 void nncl_dataset_destroy(nncl_dataset *d) {
   if (!d) return;
-  for (int i = 0; i < 3; i++) free(d->owned[i]);
+  for (int i = 0; i < 5; i++) free(d->owned[i]);
   free(d);
 }
 
@@ -118,8 +118,28 @@ int nncl_dataset_normalize(nncl_dataset *d, float mean, float std) {
   return 0;
 }
 
+/* Seeded split: a generator of its own (split_seeded) or the context's. */
+static int split(nncl_dataset *d, double val_fraction, const uint64_t *seed, nncl_dataset **train, nncl_dataset **val);
+
 int nncl_dataset_split(nncl_dataset *d, double val_fraction, nncl_dataset **train, nncl_dataset **val) {
+  return split(d, val_fraction, NULL, train, val);
+}
+
+int nncl_dataset_split_seeded(nncl_dataset *d, double val_fraction, uint64_t seed, nncl_dataset **train, nncl_dataset **val) {
+  return split(d, val_fraction, &seed, train, val);
+}
+
+/* splitmix64 */
+static uint64_t mix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static int split(nncl_dataset *d, double val_fraction, const uint64_t *seed, nncl_dataset **train, nncl_dataset **val) {
   if (!d || !train || !val) return nncl_err(d ? d->ctx : NULL, NNCL_EINVAL, "split: NULL argument");
+  uint64_t sm = seed ? *seed : 0;
   *train = *val = NULL;
   int64_t nval = (int64_t)(val_fraction * (double)d->n + 0.5);
   if (!(val_fraction > 0 && val_fraction < 1) || nval < 1 || nval >= d->n)
@@ -133,12 +153,21 @@ int nncl_dataset_split(nncl_dataset *d, double val_fraction, nncl_dataset **trai
   }
   for (int64_t i = 0; i < d->n; i++) perm[i] = d->index ? d->index[i] : i;
   for (int64_t i = d->n - 1; i > 0; i--) { /* Fisher-Yates */
-    int64_t j = (int64_t)(nncl_rng_next(d->ctx) % (uint64_t)(i + 1)), t = perm[i];
+    uint64_t u = seed ? mix64(&sm) : nncl_rng_next(d->ctx);
+    int64_t j = (int64_t)(u % (uint64_t)(i + 1)), t = perm[i];
     perm[i] = perm[j], perm[j] = t;
   }
   memcpy(idx[0], perm, (size_t)(d->n - nval) * sizeof(int64_t));
   memcpy(idx[1], perm + (d->n - nval), (size_t)nval * sizeof(int64_t));
   free(perm);
+  float *feat[2] = {NULL, NULL};
+  size_t fbytes = 2 * (size_t)d->sample_size * sizeof(float);
+  for (int k = 0; k < 2 && d->feat; k++)
+    if ((feat[k] = malloc(fbytes))) memcpy(feat[k], d->feat, fbytes);
+  if (d->feat && (!feat[0] || !feat[1])) {
+    free(feat[0]), free(feat[1]), free(parts[0]), free(parts[1]), free(idx[0]), free(idx[1]);
+    return nncl_err(d->ctx, NNCL_ENOMEM, "split: out of memory");
+  }
   for (int k = 0; k < 2; k++) {
     nncl_dataset *p = parts[k];
     *p = *d;
@@ -146,6 +175,7 @@ int nncl_dataset_split(nncl_dataset *d, double val_fraction, nncl_dataset **trai
     p->n = k ? nval : d->n - nval;
     p->index = idx[k];
     p->owned[2] = idx[k];
+    p->feat = p->owned[3] = feat[k];
   }
   *train = parts[0];
   *val = parts[1];
@@ -181,6 +211,8 @@ void nncl_dataset_batch(const nncl_dataset *d, const int64_t *order, int64_t sta
       const float *src = d->f32 + (size_t)row * (size_t)ss;
       for (int64_t j = 0; j < ss; j++) xr[j] = src[j] * a + b;
     }
+    if (d->feat) /* per feature: (x - mean_j) / std_j */
+      for (int64_t j = 0; j < ss; j++) xr[j] = (xr[j] - d->feat[j]) * d->feat[ss + j];
     y[i] = d->labels[row];
   }
 }

@@ -16,12 +16,18 @@ struct nncl_dataset {
   int nclasses;
   const int64_t *index;      /* view: sample i is storage row index[i]; NULL = identity */
   float mean, std;           /* x' = (x - mean) / std */
-  void *owned[3];            /* storage and index owned by this dataset */
+  const float *feat;         /* per-feature standardisation: mean[sample_size], then 1/std; NULL = none */
+  const char *class_names;   /* "name0,name1,..." (CSV datasets) or NULL */
+  void *owned[5];            /* storage, labels, index, feat, class names owned by this dataset */
 };
 
 /* Fills x (n x sample_size floats) and y (n labels) with samples order[start..start+n)
  * (order NULL = identity). */
 void nncl_dataset_batch(const struct nncl_dataset *d, const int64_t *order, int64_t start, int n,
                         float *x, int32_t *y);
+
+/* nncl_dataset_batch with augmentation a for `epoch` (augment.c); 0 or a status. */
+int nncl_augment_batch(const struct nncl_dataset *d, const nncl_augment *a, int64_t epoch, const int64_t *order,
+                       int64_t start, int n, float *x, int32_t *y);
 
 #endif
