@@ -24,6 +24,8 @@ typedef struct workspace {
   nncl_model *m;
   int loss, batch;
   int64_t in, out;
+  int L;                     /* labels per sample: loss rows per sample (sequence targets) */
+  int64_t C;                 /* classes per loss row: out / L */
   float *hx, *ht;            /* host batch inputs and float targets (MSE/BCE) */
   int32_t *hy;
   nncl_buf *x, *y, *t, *probs, *rows, *sums; /* sums: [loss, correct, tmp loss, tmp correct] */
@@ -44,20 +46,23 @@ static void ws_free(workspace *w) {
   free(w->hx), free(w->ht), free(w->hy), free(w->hw);
 }
 
-static int ws_init(workspace *w, nncl_model *m, int loss) {
+/* A run of m with `loss` over data with L labels per sample (check_data made sure that
+ * L divides the output). */
+static int ws_init(workspace *w, nncl_model *m, int loss, int L) {
   memset(w, 0, sizeof *w);
   nncl_backend *be = nncl_ctx_be(m->ctx);
   w->m = m, w->loss = loss, w->batch = m->g.batch;
   w->in = nncl_model_input_size(m), w->out = nncl_model_output_size(m);
-  size_t B = (size_t)w->batch;
+  w->L = L, w->C = w->out / L;
+  size_t B = (size_t)w->batch, BL = B * (size_t)L;
   w->hx = malloc(B * (size_t)w->in * sizeof(float));
   w->ht = malloc(B * (size_t)w->out * sizeof(float));
-  w->hy = malloc(B * sizeof(int32_t));
+  w->hy = malloc(BL * sizeof(int32_t));
   if (!w->hx || !w->ht || !w->hy) return nncl_err(m->ctx, NNCL_ENOMEM, "out of memory for batch buffers");
   int r;
-  if ((r = be->alloc(be, B * (size_t)w->in * 4, &w->x)) || (r = be->alloc(be, B * 4, &w->y)) ||
+  if ((r = be->alloc(be, B * (size_t)w->in * 4, &w->x)) || (r = be->alloc(be, BL * 4, &w->y)) ||
       (r = be->alloc(be, B * (size_t)w->out * 4, &w->t)) || (r = be->alloc(be, B * (size_t)w->out * 4, &w->probs)) ||
-      (r = be->alloc(be, B * 4, &w->rows)) || (r = be->alloc(be, 4 * 4, &w->sums)))
+      (r = be->alloc(be, BL * 4, &w->rows)) || (r = be->alloc(be, 4 * 4, &w->sums)))
     return r;
   return 0;
 }
@@ -66,7 +71,7 @@ static int ws_init(workspace *w, nncl_model *m, int loss) {
 static int ws_weights(workspace *w, const float *cw, float gamma) {
   nncl_ctx *ctx = w->m->ctx;
   nncl_backend *be = nncl_ctx_be(ctx);
-  size_t C = (size_t)w->out;
+  size_t C = (size_t)w->C;
   w->weighted = 1, w->gamma = gamma;
   if (!(w->hw = malloc(C * sizeof *w->hw))) return nncl_err(ctx, NNCL_ENOMEM, "out of memory for class weights");
   for (size_t c = 0; c < C; c++) {
@@ -93,12 +98,13 @@ static int ws_load(workspace *w, const nncl_dataset *d, const int64_t *order, in
   if (w->aug) r = nncl_augment_batch(d, w->aug, w->aug_epoch, order, start, n, w->hx, w->hy);
   else nncl_dataset_batch(d, order, start, n, w->hx, w->hy);
   if (!r) r = be->write(be, w->x, 0, w->hx, (size_t)n * (size_t)w->in * 4);
-  if (!r) r = be->write(be, w->y, 0, w->hy, (size_t)n * 4);
+  size_t nr = (size_t)n * (size_t)w->L; /* loss rows */
+  if (!r) r = be->write(be, w->y, 0, w->hy, nr * 4);
   if (r || w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL) return r;
   /* MSE/BCE targets: the label itself for one output, one-hot otherwise */
-  for (int i = 0; i < n; i++)
-    for (int64_t c = 0; c < w->out; c++)
-      w->ht[(size_t)i * (size_t)w->out + (size_t)c] = w->out == 1 ? (float)w->hy[i] : (float)(w->hy[i] == c);
+  for (size_t i = 0; i < nr; i++)
+    for (int64_t c = 0; c < w->C; c++)
+      w->ht[i * (size_t)w->C + (size_t)c] = w->C == 1 ? (float)w->hy[i] : (float)(w->hy[i] == c);
   return be->write(be, w->t, 0, w->ht, (size_t)n * (size_t)w->out * 4);
 }
 
@@ -114,13 +120,14 @@ static int ws_step(workspace *w, int n, int grad) {
   int logits = w->loss == NNCL_LOSS_XENT ? nncl_model_logits(m) : -1;
   if (logits < 0) logits = g->output;
   nncl_ref lg = g->nodes[logits].val, rows = {w->rows, 0}, sums = {w->sums, 0};
-  size_t C = (size_t)w->out;
+  /* the logits as a matrix of nr loss rows (a sample's L steps) by C classes */
+  size_t C = (size_t)w->C, nr = (size_t)n * (size_t)w->L;
   nncl_args a = {0};
-  a.n[0] = (size_t)n, a.n[1] = C;
-  double bw = n; /* sum of the batch's sample weights */
+  a.n[0] = nr, a.n[1] = C;
+  double bw = (double)nr; /* sum of the batch's sample weights */
   if (w->weighted) {
     bw = 0;
-    for (int i = 0; i < n; i++) bw += w->hy[i] >= 0 && w->hy[i] < w->out ? w->hw[w->hy[i]] : 0;
+    for (size_t i = 0; i < nr; i++) bw += w->hy[i] >= 0 && w->hy[i] < w->C ? w->hw[w->hy[i]] : 0;
     a.t[0] = lg, a.t[1] = (nncl_ref){w->y, 0}, a.t[2] = (nncl_ref){w->cw, 0}, a.t[3] = rows, a.f[0] = w->gamma;
     r = nncl_run(be, NNCL_OP_FOCAL, &a);
   } else if (w->loss == NNCL_LOSS_XENT) {
@@ -134,10 +141,10 @@ static int ws_step(workspace *w, int n, int grad) {
   w->wsum += bw;
   /* sums[0] += sum(rows); sums[1] += correct */
   nncl_args s = {0};
-  s.t[0] = rows, s.t[1] = nncl_ref_at(sums, 2), s.n[0] = (size_t)n;
+  s.t[0] = rows, s.t[1] = nncl_ref_at(sums, 2), s.n[0] = nr;
   if ((r = nncl_run(be, NNCL_OP_SUM, &s))) return r;
   nncl_args c = {0};
-  c.t[0] = lg, c.t[1] = (nncl_ref){w->y, 0}, c.t[2] = nncl_ref_at(sums, 3), c.n[0] = (size_t)n, c.n[1] = C;
+  c.t[0] = lg, c.t[1] = (nncl_ref){w->y, 0}, c.t[2] = nncl_ref_at(sums, 3), c.n[0] = nr, c.n[1] = C;
   if (w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL || C > 1) {
     if ((r = nncl_run(be, NNCL_OP_ACCURACY, &c))) return r;
   } else { /* one output: accuracy needs a threshold the ops lack; count nothing */
@@ -152,18 +159,18 @@ static int ws_step(workspace *w, int n, int grad) {
   nncl_node *ln = &g->nodes[logits];
   if (!ln->grad.buf) return nncl_err(m->ctx, NNCL_ESTATE, "no trainable parameter: nothing to train");
   nncl_args d = {0};
-  d.n[0] = (size_t)n, d.n[1] = C;
+  d.n[0] = nr, d.n[1] = C;
   d.t[2] = ln->grad;
   if (w->weighted) { /* L = sum_r w l_r / sum_r w, as PyTorch's weighted mean */
     d.t[0] = lg, d.t[1] = (nncl_ref){w->y, 0}, d.t[2] = (nncl_ref){w->cw, 0}, d.t[3] = ln->grad;
     d.f[0] = w->gamma, d.f[1] = bw > 0 ? (float)(1.0 / bw) : 0.0f;
     r = nncl_run(be, NNCL_OP_FOCAL_GRAD, &d);
   } else if (w->loss == NNCL_LOSS_XENT) {
-    d.t[0] = (nncl_ref){w->probs, 0}, d.t[1] = (nncl_ref){w->y, 0}, d.f[0] = 1.0f / (float)n;
+    d.t[0] = (nncl_ref){w->probs, 0}, d.t[1] = (nncl_ref){w->y, 0}, d.f[0] = 1.0f / (float)nr;
     r = nncl_run(be, NNCL_OP_SOFTMAX_XENT_GRAD, &d);
   } else {
-    d.t[0] = lg, d.t[1] = (nncl_ref){w->t, 0}, d.f[0] = 1.0f / (float)((size_t)n * C);
-    d.n[0] = (size_t)n * C;
+    d.t[0] = lg, d.t[1] = (nncl_ref){w->t, 0}, d.f[0] = 1.0f / (float)(nr * C);
+    d.n[0] = nr * C;
     r = nncl_run(be, w->loss == NNCL_LOSS_MSE ? NNCL_OP_MSE_GRAD : NNCL_OP_BCE_GRAD, &d);
   }
   return r ? r : nncl_graph_backward(g, logits);
@@ -181,9 +188,14 @@ static int check_data(nncl_model *m, const nncl_dataset *d, int loss) {
   if (d->sample_size != nncl_model_input_size(m))
     return nncl_err(m->ctx, NNCL_ESHAPE, "dataset samples have %lld values, the model takes %lld", (long long)d->sample_size,
                     (long long)nncl_model_input_size(m));
-  int64_t out = nncl_model_output_size(m);
+  int64_t L = nncl_ds_label_len(d), out = nncl_model_output_size(m);
+  if (out % L)
+    return nncl_err(m->ctx, NNCL_ESHAPE, "dataset samples have %lld labels, which do not divide the model's %lld outputs",
+                    (long long)L, (long long)out);
+  out /= L; /* outputs per label */
   if ((loss == NNCL_LOSS_XENT || loss == NNCL_LOSS_FOCAL || out > 1) && d->nclasses > out)
-    return nncl_err(m->ctx, NNCL_ESHAPE, "dataset has %d classes, the model outputs %lld", d->nclasses, (long long)out);
+    return nncl_err(m->ctx, NNCL_ESHAPE, "dataset has %d classes, the model outputs %lld%s", d->nclasses, (long long)out,
+                    L > 1 ? " per step" : "");
   if (loss < NNCL_LOSS_XENT || loss > NNCL_LOSS_FOCAL) return nncl_err(m->ctx, NNCL_EINVAL, "unknown loss %d", loss);
   return 0;
 }
@@ -197,7 +209,7 @@ static int eval_ws(workspace *w, const nncl_dataset *d, double *mean_loss, doubl
   double ls, cs;
   if (r || (r = ws_read_sums(w, &ls, &cs))) return r;
   if (mean_loss) *mean_loss = w->wsum > 0 ? ls / w->wsum : 0;
-  if (accuracy) *accuracy = cs / (double)d->n;
+  if (accuracy) *accuracy = cs / ((double)d->n * w->L);
   return 0;
 }
 
@@ -207,7 +219,7 @@ int nncl_evaluate(nncl_model *m, const nncl_dataset *d, int loss, double *mean_l
   if (r || (!m->g.batch && (r = nncl_model_compile(m, 256, NNCL_MODE_INFER)))) return r;
   workspace w;
   int training = m->g.training;
-  if (!(r = ws_init(&w, m, loss)) && (loss != NNCL_LOSS_FOCAL || !(r = ws_weights(&w, NULL, 2))))
+  if (!(r = ws_init(&w, m, loss, nncl_ds_label_len(d))) && (loss != NNCL_LOSS_FOCAL || !(r = ws_weights(&w, NULL, 2))))
     r = eval_ws(&w, d, mean_loss, accuracy);
   ws_free(&w);
   m->g.training = training;
@@ -263,6 +275,8 @@ static int fit_checks(nncl_model *m, nncl_optim *o, const nncl_dataset *train, c
   if (!m || !o || !p || o->model != m) return nncl_err(m ? m->ctx : NULL, NNCL_EINVAL, "fit: bad arguments");
   int r = check_data(m, train, p->loss);
   if (r || (val && (r = check_data(m, val, p->loss)))) return r;
+  if (val && nncl_ds_label_len(val) != nncl_ds_label_len(train))
+    return nncl_err(m->ctx, NNCL_EINVAL, "fit: training and validation samples have different label counts");
   if (p->epochs < 1 || p->batch < 1) return nncl_err(m->ctx, NNCL_EINVAL, "fit: epochs and batch must be >= 1");
   if (p->class_weights && p->loss != NNCL_LOSS_XENT && p->loss != NNCL_LOSS_FOCAL)
     return nncl_err(m->ctx, NNCL_EINVAL, "fit: class weights need the xent or focal loss");
@@ -272,6 +286,8 @@ static int fit_checks(nncl_model *m, nncl_optim *o, const nncl_dataset *train, c
     return nncl_err(m->ctx, NNCL_EINVAL, "fit: bad early-stopping settings (patience >= 0, min_delta >= 0)");
   if (p->patience > 0 && !val) return nncl_err(m->ctx, NNCL_EINVAL, "fit: early stopping needs a validation set");
   const nncl_augment *ag = &p->augment;
+  if ((ag->crop || ag->flip || ag->noise > 0) && nncl_ds_label_len(train) > 1)
+    return nncl_err(m->ctx, NNCL_EINVAL, "fit: augmentation is for images, not sequences of tokens");
   if (ag->crop < 0 || !(ag->noise >= 0 && ag->noise <= 1e3) || ((ag->crop || ag->flip) && train->ndim < 2))
     return nncl_err(m->ctx, NNCL_EINVAL, "fit: augmentation needs crop >= 0, noise in [0, 1000] and images (H, W) or (C, H, W)");
   return 0;
@@ -294,7 +310,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
   char best[4200] = "";
   int64_t *order = malloc((size_t)train->n * sizeof *order);
   if (!order) return nncl_err(m->ctx, NNCL_ENOMEM, "fit: out of memory");
-  if ((r = ws_init(&w, m, p->loss))) goto done;
+  if ((r = ws_init(&w, m, p->loss, nncl_ds_label_len(train)))) goto done;
   if ((p->class_weights || p->loss == NNCL_LOSS_FOCAL) &&
       (r = ws_weights(&w, p->class_weights, p->loss == NNCL_LOSS_FOCAL ? p->focal_gamma : 0)))
     goto done;
@@ -348,7 +364,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
         break;
       }
       st.batch = b + 1;
-      st.train_loss = w.wsum > 0 ? ls / w.wsum : 0, st.train_acc = cs / (double)seen;
+      st.train_loss = w.wsum > 0 ? ls / w.wsum : 0, st.train_acc = cs / ((double)seen * w.L);
       st.elapsed_s = t - t0;
       st.samples_per_s = (double)seen / (t - t0 > 1e-9 ? t - t0 : 1e-9);
       if (b + 1 < batches && p->progress(p->user, &st, 0)) goto done;

@@ -282,6 +282,18 @@ NNCL_API int nncl_dataset_read(const nncl_dataset *d, int64_t start, int64_t n, 
  * `val_fraction` of the samples. Both share d's storage; d must outlive them. */
 NNCL_API int nncl_dataset_split(nncl_dataset *d, double val_fraction, nncl_dataset **train,
                                 nncl_dataset **val);
+/* Character-level text (language models): the vocabulary is the set of bytes in the file,
+ * ids 0..V-1 in byte order (nncl_dataset_classes gives V); sample k is the window of
+ * seq_len token ids (as floats, for an embedding layer) starting at byte k seq_len, and
+ * its seq_len labels are the next character at each position. A model for it maps
+ * (seq_len) ids to (seq_len, V) scores; fit, evaluate and the losses then work per step. */
+NNCL_API int nncl_dataset_load_text(nncl_ctx *ctx, const char *path, int seq_len, nncl_dataset **out);
+/* A text dataset's vocabulary: *vocab points at the character of each id (valid while d
+ * lives). Returns V, or a status for other datasets. */
+NNCL_API int nncl_dataset_vocab(const nncl_dataset *d, const char **vocab);
+/* Labels per sample: 1 for classification, seq_len for text (nncl_dataset_read's labels
+ * hold n times this many). */
+NNCL_API int nncl_dataset_label_len(const nncl_dataset *d);
 /* A view of d holding only the samples whose label is in classes[0..nsel), relabelled as
  * the position of their class in that list; with limit > 0, only the first `limit` of
  * them after a shuffle seeded by ctx. d must outlive it. */

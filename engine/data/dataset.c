@@ -7,7 +7,7 @@
 #include "dataset.h"
 #include "idx.h"
 
-static nncl_dataset *alloc_dataset(nncl_ctx *ctx) {
+nncl_dataset *nncl_dataset_alloc(nncl_ctx *ctx) {
   nncl_dataset *d = calloc(1, sizeof *d);
   if (d) d->ctx = ctx, d->std = 1;
   return d;
@@ -25,7 +25,7 @@ int nncl_dataset_load_idx(nncl_ctx *ctx, const char *images, const char *labels,
                  images, labels, im.ndim, lb.ndim, (long long)im.dims[0], (long long)lb.dims[0]);
     goto fail;
   }
-  nncl_dataset *d = alloc_dataset(ctx);
+  nncl_dataset *d = nncl_dataset_alloc(ctx);
   int32_t *lab = malloc((size_t)lb.dims[0] * sizeof *lab);
   if (!d || !lab) {
     free(d);
@@ -78,7 +78,7 @@ int nncl_dataset_from_arrays(nncl_ctx *ctx, int64_t n, int ndim, const int64_t *
   for (int64_t i = 0; i < n; i++)
     if (labels[i] < 0 || labels[i] >= nclasses)
       return nncl_err(ctx, NNCL_EINVAL, "dataset: label %d of sample %lld outside 0..%d", labels[i], (long long)i, nclasses - 1);
-  nncl_dataset *d = alloc_dataset(ctx);
+  nncl_dataset *d = nncl_dataset_alloc(ctx);
   float *xc = malloc((size_t)(n * ss) * sizeof *xc);
   int32_t *lc = malloc((size_t)n * sizeof *lc);
   if (!d || !xc || !lc) {
@@ -102,7 +102,7 @@ int nncl_dataset_from_arrays(nncl_ctx *ctx, int64_t n, int ndim, const int64_t *
 
 void nncl_dataset_destroy(nncl_dataset *d) {
   if (!d) return;
-  for (int i = 0; i < 5; i++) free(d->owned[i]);
+  for (size_t i = 0; i < sizeof d->owned / sizeof *d->owned; i++) free(d->owned[i]);
   free(d);
 }
 
@@ -145,7 +145,7 @@ static int split(nncl_dataset *d, double val_fraction, const uint64_t *seed, nnc
   if (!(val_fraction > 0 && val_fraction < 1) || nval < 1 || nval >= d->n)
     return nncl_err(d->ctx, NNCL_EINVAL, "split: fraction %g leaves an empty part of %lld samples", val_fraction, (long long)d->n);
   int64_t *perm = malloc((size_t)d->n * sizeof *perm);
-  nncl_dataset *parts[2] = {alloc_dataset(d->ctx), alloc_dataset(d->ctx)};
+  nncl_dataset *parts[2] = {nncl_dataset_alloc(d->ctx), nncl_dataset_alloc(d->ctx)};
   int64_t *idx[2] = {malloc((size_t)(d->n - nval) * sizeof(int64_t)), malloc((size_t)nval * sizeof(int64_t))};
   if (!perm || !parts[0] || !parts[1] || !idx[0] || !idx[1]) {
     free(perm), free(parts[0]), free(parts[1]), free(idx[0]), free(idx[1]);
@@ -187,12 +187,15 @@ int nncl_dataset_read(const nncl_dataset *d, int64_t start, int64_t n, float *x,
   if (start < 0 || n < 1 || start > d->n - n)
     return nncl_err(d->ctx, NNCL_EINVAL, "dataset read: samples %lld..%lld outside 0..%lld", (long long)start,
                     (long long)(start + n - 1), (long long)d->n - 1);
-  int32_t y[256];
+  const int L = nncl_ds_label_len(d);
+  int32_t *y = malloc((size_t)256 * (size_t)L * sizeof *y);
+  if (!y) return nncl_err(d->ctx, NNCL_ENOMEM, "dataset read: out of memory");
   for (int64_t s = 0; s < n; s += 256) {
     int k = (int)(n - s < 256 ? n - s : 256);
     nncl_dataset_batch(d, NULL, start + s, k, x + (size_t)s * (size_t)d->sample_size, y);
-    if (labels) memcpy(labels + s, y, (size_t)k * sizeof *y);
+    if (labels) memcpy(labels + s * L, y, (size_t)k * (size_t)L * sizeof *y);
   }
+  free(y);
   return 0;
 }
 
@@ -213,6 +216,7 @@ void nncl_dataset_batch(const nncl_dataset *d, const int64_t *order, int64_t sta
     }
     if (d->feat) /* per feature: (x - mean_j) / std_j */
       for (int64_t j = 0; j < ss; j++) xr[j] = (xr[j] - d->feat[j]) * d->feat[ss + j];
-    y[i] = d->labels[row];
+    const int L = nncl_ds_label_len(d);
+    memcpy(y + (size_t)i * (size_t)L, d->labels + (size_t)row * (size_t)L, (size_t)L * sizeof *y);
   }
 }

@@ -9,6 +9,8 @@
 int nncl_dataset_subset(const nncl_dataset *d, const int *classes, int nsel, int64_t limit, nncl_dataset **out) {
   if (!d || !classes || !out) return nncl_err(d ? d->ctx : NULL, NNCL_EINVAL, "subset: NULL argument");
   *out = NULL;
+  if (nncl_ds_label_len(d) > 1)
+    return nncl_err(d->ctx, NNCL_EINVAL, "subset: the samples have sequences of labels, not one class");
   if (nsel < 1 || nsel > d->nclasses)
     return nncl_err(d->ctx, NNCL_EINVAL, "subset: %d classes asked for, the dataset has %d", nsel, d->nclasses);
   int *map = malloc((size_t)d->nclasses * sizeof *map);
