@@ -24,7 +24,8 @@
   X(CONV, conv)               \
   X(POOL, pool)               \
   X(NORM, norm)               \
-  X(DROPOUT, dropout)
+  X(DROPOUT, dropout)         \
+  X(ATTN, attn)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -94,7 +95,9 @@ enum {
   X(LAYERNORM_GRAD_WIDE, NORM, layernorm_grad_wide)          \
   X(LAYERNORM_GRAD_COLS, NORM, layernorm_grad_cols)          \
   X(DROPOUT, DROPOUT, dropout)                               \
-  X(DROPOUT_GRAD, DROPOUT, dropout_grad)
+  X(DROPOUT_GRAD, DROPOUT, dropout_grad)                     \
+  X(MATMUL_BATCHED, GEMM, matmul_batched)                    \
+  X(ATTN_SOFTMAX, ATTN, attn_softmax)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -282,6 +285,9 @@ int nncl_cl_layernorm(nncl_backend *be, const nncl_args *a);
 int nncl_cl_layernorm_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout_grad(nncl_backend *be, const nncl_args *a);
+/* gemm_cl.c, seq_cl.c: the sequence ops. */
+int nncl_cl_matmul_batched(nncl_backend *be, const nncl_args *a);
+int nncl_cl_attn_softmax(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

@@ -145,4 +145,6 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_DROPOUT] = nncl_cl_dropout,
     [NNCL_OP_DROPOUT_GRAD] = nncl_cl_dropout_grad,
     [NNCL_OP_COPY2D] = nncl_cl_copy2d,
+    [NNCL_OP_MATMUL_BATCHED] = nncl_cl_matmul_batched,
+    [NNCL_OP_ATTN_SOFTMAX] = nncl_cl_attn_softmax,
 };
