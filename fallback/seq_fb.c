@@ -103,9 +103,9 @@ typedef struct asm_job {
   int causal, mode;
 } asm_job;
 
-static int key_masked(const asm_job *j, size_t s, size_t q, size_t k)
+/* Keys [0, lim) are candidates (causal: k <= q); a padded one is masked too. */
+static int key_padded(const asm_job *j, size_t s, size_t k)
 {
-  if (j->causal && k > q) return 1;
   if (!j->mode) return 0;
   float v = j->mask[s * j->ms_s + k * j->ms_k];
   return j->mode == 1 ? v != 0.0f : v == j->pad;
@@ -115,20 +115,26 @@ static void attn_softmax_range(void *p, size_t lo, size_t hi)
 {
   const asm_job *j = p;
   size_t n = j->tk;
+  const float sc = j->scale;
   for (size_t r = lo; r < hi; r++) {
     const float *restrict x = j->x + r * n;
     float *restrict y = j->y + r * n;
-    size_t s = r / j->per, q = r % j->tq;
+    size_t s = r / j->per, q = r % j->tq, lim = j->causal && q + 1 < n ? q + 1 : n;
     float mx = -INFINITY;
-    for (size_t c = 0; c < n; c++)
-      if (!key_masked(j, s, q, c) && j->scale * x[c] > mx) mx = j->scale * x[c];
+    if (j->mode) {
+      for (size_t c = 0; c < lim; c++)
+        if (!key_padded(j, s, c) && sc * x[c] > mx) mx = sc * x[c];
+    } else {
+      for (size_t c = 0; c < lim; c++) mx = sc * x[c] > mx ? sc * x[c] : mx;
+    }
     double sum = 0;
-    for (size_t c = 0; c < n; c++) {
-      y[c] = key_masked(j, s, q, c) ? 0.0f : expf(j->scale * x[c] - mx);
+    for (size_t c = 0; c < lim; c++) {
+      y[c] = key_padded(j, s, c) ? 0.0f : expf(sc * x[c] - mx);
       sum += y[c];
     }
+    for (size_t c = lim; c < n; c++) y[c] = 0.0f;
     float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
-    for (size_t c = 0; c < n; c++) y[c] *= inv;
+    for (size_t c = 0; c < lim; c++) y[c] *= inv;
   }
 }
 
