@@ -222,8 +222,8 @@ int nncl_layer_attention(struct nncl_model *m, const char *name, const nncl_seq_
 /* a + b (same shape) */
 static int add_nodes(struct nncl_model *m, int a, int b, int li) {
   int ins[2] = {a, b};
-  const nncl_node *an = &m->g.nodes[a];
-  int y = nncl_graph_add(&m->g, NNCL_OP_ADD, 2, ins, 1, an->ndim, an->shape);
+  nncl_node an = m->g.nodes[a]; /* a copy: adding a node may move the node array */
+  int y = nncl_graph_add(&m->g, NNCL_OP_ADD, 2, ins, 1, an.ndim, an.shape);
   if (y >= 0) m->g.nodes[y].layer = li;
   return y;
 }
