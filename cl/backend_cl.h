@@ -25,7 +25,8 @@
   X(POOL, pool)               \
   X(NORM, norm)               \
   X(DROPOUT, dropout)         \
-  X(FOCAL, focal)
+  X(FOCAL, focal)             \
+  X(ATTN, attn)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -97,7 +98,9 @@ enum {
   X(DROPOUT, DROPOUT, dropout)                               \
   X(DROPOUT_GRAD, DROPOUT, dropout_grad)                     \
   X(FOCAL, FOCAL, focal)                                     \
-  X(FOCAL_GRAD, FOCAL, focal_grad)
+  X(FOCAL_GRAD, FOCAL, focal_grad)                         \
+  X(MATMUL_BATCHED, GEMM, matmul_batched)                    \
+  X(ATTN_SOFTMAX, ATTN, attn_softmax)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -294,6 +297,9 @@ int nncl_cl_dropout_grad(nncl_backend *be, const nncl_args *a);
 /* focal_cl.c: softmax focal loss (focal.cl). */
 int nncl_cl_focal(nncl_backend *be, const nncl_args *a);
 int nncl_cl_focal_grad(nncl_backend *be, const nncl_args *a);
+/* gemm_cl.c, seq_cl.c: the sequence ops. */
+int nncl_cl_matmul_batched(nncl_backend *be, const nncl_args *a);
+int nncl_cl_attn_softmax(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

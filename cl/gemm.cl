@@ -47,20 +47,14 @@ typedef CAT(float, VN) floatn;
 #error "gemm.cl: tile sizes must divide evenly among the work-items"
 #endif
 
-kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
-void matmul(global const float *A, ulong ao, global const float *B, ulong bo,
-            global float *C, ulong co, uint M, uint N, uint K, int ta, int tb,
-            float alpha, float beta)
+/* One TM x TN tile of C (row stride ldc); A, B, C already offset to the matrix. */
+void gemm_tile(global const float *A, global const float *B, global float *C,
+                      uint M, uint N, uint K, uint lda, uint ldb, uint ldc, int ta, int tb,
+                      float alpha, float beta, local float (*As)[TM], local float (*Bs)[TN])
 {
-  local float As[TK][TM];
-  local float Bs[TK][TN];
   floatn acc[WM][JN];
   uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * LX + tx;
   uint n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
-  uint lda = ta ? M : K, ldb = tb ? K : N;
-  A += ao;
-  B += bo;
-  C += co;
   for (uint i = 0; i < WM; i++)
     for (uint j = 0; j < JN; j++)
       acc[i][j] = (floatn)0.0f;
@@ -97,7 +91,7 @@ void matmul(global const float *A, ulong ao, global const float *B, ulong bo,
     uint m = m0 + ty + i * LY;
     if (m >= M)
       continue;
-    global float *c = C + m * N;
+    global float *c = C + m * ldc;
     for (uint j = 0; j < JN; j++) {
       uint n = n0 + (tx + j * LX) * VN;
       floatn v = (floatn)alpha * acc[i][j];
@@ -111,4 +105,29 @@ void matmul(global const float *A, ulong ao, global const float *B, ulong bo,
       }
     }
   }
+}
+
+kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
+void matmul(global const float *A, ulong ao, global const float *B, ulong bo,
+            global float *C, ulong co, uint M, uint N, uint K, int ta, int tb,
+            float alpha, float beta)
+{
+  local float As[TK][TM];
+  local float Bs[TK][TN];
+  gemm_tile(A + ao, B + bo, C + co, M, N, K, ta ? M : K, tb ? K : N, N, ta, tb, alpha, beta, As, Bs);
+}
+
+/* Batch b = get_group_id(2) = (b1, b2), b2 < n4: matrices at b1 s1 + b2 s2 past the
+ * offsets (ops.def MATMUL_BATCHED). */
+kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
+void matmul_batched(global const float *A, ulong ao, global const float *B, ulong bo,
+                    global float *C, ulong co, uint M, uint N, uint K, int ta, int tb,
+                    float alpha, float beta, uint lda, uint ldb, uint ldc, uint n4,
+                    uint sa1, uint sa2, uint sb1, uint sb2, uint sc1, uint sc2)
+{
+  local float As[TK][TM];
+  local float Bs[TK][TN];
+  uint b = get_group_id(2), b1 = b / n4, b2 = b % n4;
+  gemm_tile(A + ao + b1 * sa1 + b2 * sa2, B + bo + b1 * sb1 + b2 * sb2, C + co + b1 * sc1 + b2 * sc2,
+            M, N, K, lda, ldb, ldc, ta, tb, alpha, beta, As, Bs);
 }

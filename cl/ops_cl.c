@@ -147,4 +147,6 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_COPY2D] = nncl_cl_copy2d,
     [NNCL_OP_FOCAL] = nncl_cl_focal,
     [NNCL_OP_FOCAL_GRAD] = nncl_cl_focal_grad,
+    [NNCL_OP_MATMUL_BATCHED] = nncl_cl_matmul_batched,
+    [NNCL_OP_ATTN_SOFTMAX] = nncl_cl_attn_softmax,
 };

@@ -22,13 +22,13 @@ static int unary_grad(nncl_graph *g, int i, int grad_op, int use_output) {
   return r ? r : nncl_grad_commit(g, x);
 }
 
-/* C = A op(B) with A (M, K) batched, B a matrix:
- * dA = dC op(B)^T;  dB = dC^T A (B stored N x K, transposed) or A^T dC (B stored K x N). */
+/* C = A op(B) with A (M, K) batched (M = rows times the leading per-sample dims), B a
+ * matrix: dA = dC op(B)^T;  dB = dC^T A (B stored N x K, transposed) or A^T dC (B stored K x N). */
 static int matmul_grad(nncl_graph *g, int i) {
   nncl_node *n = &g->nodes[i];
   nncl_backend *be = nncl_ctx_be(g->ctx);
   int A = n->in[0], B = n->in[1], tb = n->i[1], r;
-  size_t M = (size_t)g->rows, N = (size_t)n->cols, K = (size_t)g->nodes[A].cols;
+  size_t N = nncl_node_last(n), M = nncl_node_elems(g, n) / N, K = nncl_node_last(&g->nodes[A]);
   if (needs(g, A) && ((r = nncl_gemm(be, n->grad, 0, g->nodes[B].val, !tb, nncl_grad_target(g, A), M, K, N)) ||
                       (r = nncl_grad_commit(g, A))))
     return r;
@@ -55,7 +55,7 @@ static int bias_add_grad(nncl_graph *g, int i) {
   if (needs(g, b)) {
     nncl_args a = {0};
     a.t[0] = n->grad, a.t[1] = nncl_grad_target(g, b);
-    a.n[0] = (size_t)g->rows, a.n[1] = (size_t)n->cols;
+    a.n[1] = nncl_node_last(n), a.n[0] = nncl_node_elems(g, n) / a.n[1];
     a.f[1] = 0;
     if ((r = nncl_run(be, NNCL_OP_SUM_ROWS, &a)) || (r = nncl_grad_commit(g, b))) return r;
   }

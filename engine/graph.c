@@ -63,6 +63,8 @@ int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *s
   p->ndim = ndim;
   memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
   p->numel = g->nodes[node].cols;
+  if (p->numel > NNCL_MAX_PARAM_ELEMS) /* 8 GiB; beyond what devices allocate in one buffer */
+    return nncl_err(g->ctx, NNCL_ELIMIT, "parameter %s has %lld values, more than the limit of 2^31", name, (long long)p->numel);
   if (g->param_elems > NNCL_MAX_ELEMS - p->numel)
     return nncl_err(g->ctx, NNCL_ELIMIT, "model has too many parameters");
   p->off = (size_t)g->param_elems;
@@ -101,6 +103,14 @@ static void init_values(struct nncl_ctx *ctx, const nncl_param *p, float *w) {
   case NNCL_INIT_LECUN_NORMAL: scale = sqrt(1.0 / fi), normal = 1; break;
   case -1: /* ones (buffers such as a running variance) */
     for (int64_t i = 0; i < p->numel; i++) w[i] = 1;
+    return;
+  case -2: /* sinusoidal positions (Vaswani 2017), (T, D): sin(t w_i) at 2i, cos(t w_i) at 2i+1,
+            * w_i = 10000^(-2i/D) */
+    for (int64_t t = 0; t < p->shape[0]; t++)
+      for (int64_t d = 0; d < p->shape[1]; d++) {
+        double ang = (double)t * exp(-(double)(d & ~(int64_t)1) * log(10000.0) / (double)p->shape[1]);
+        w[t * p->shape[1] + d] = (float)(d & 1 ? cos(ang) : sin(ang));
+      }
     return;
   default: scale = 0; break; /* zeros */
   }
@@ -324,19 +334,19 @@ static int forward_node(nncl_graph *g, nncl_backend *be, int i, int rows) {
   memcpy(a.f, n->f, sizeof n->f);
   memcpy(a.i, n->i, sizeof n->i);
   switch (n->kind) {
-  case NNCL_OP_MATMUL: /* y (rows, N) = x (rows, K) op(W) */
+  case NNCL_OP_MATMUL: /* y (rows T, N) = x (rows T, K) op(W) over the last dims */
     a.t[2] = n->val;
-    a.n[0] = (size_t)rows;
-    a.n[1] = (size_t)n->cols;
-    a.n[2] = (size_t)g->nodes[n->in[0]].cols;
+    a.n[1] = nncl_node_last(n);
+    a.n[0] = elems / a.n[1];
+    a.n[2] = nncl_node_last(&g->nodes[n->in[0]]);
     a.f[0] = 1, a.f[1] = 0;
     a.i[0] = 0;
     break;
   case NNCL_OP_BIAS_ADD:
     a.t[2] = a.t[1];
     a.t[1] = n->val;
-    a.n[0] = (size_t)rows;
-    a.n[1] = (size_t)n->cols;
+    a.n[1] = nncl_node_last(n);
+    a.n[0] = elems / a.n[1];
     break;
   case NNCL_OP_SOFTMAX:
     a.t[1] = n->val;

@@ -65,7 +65,7 @@ typedef struct nncl_param {
   size_t off;                  /* element offset in the parameter arena */
   int trainable;
   int buffer;                  /* state, not a parameter (running mean): never trained */
-  int init;                    /* nncl_init; for buffers NNCL_INIT_ZEROS or -1 = ones */
+  int init;                    /* nncl_init; for buffers NNCL_INIT_ZEROS, -1 = ones, -2 = sinusoidal (T, D) */
   int64_t fan_in, fan_out;
 } nncl_param;
 
@@ -97,7 +97,8 @@ int nncl_graph_composite(nncl_graph *g, const nncl_node_ops *ops, int nin, const
 int nncl_graph_param(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init,
                      int64_t fan_in, int64_t fan_out, int layer);
 /* Adds a state buffer (e.g. running mean) stored beside the parameters and saved with
- * them, never trained; init NNCL_INIT_ZEROS or -1 for ones. Returns the node index. */
+ * them, never trained; init NNCL_INIT_ZEROS, -1 for ones or -2 for sinusoidal positions.
+ * Returns the node index. */
 int nncl_graph_buffer(nncl_graph *g, const char *name, int ndim, const int64_t *shape, int init, int layer);
 /* Allocates the parameter arena (once, after all parameters exist) and initialises it. */
 int nncl_graph_alloc_params(nncl_graph *g);
@@ -124,6 +125,10 @@ static inline int nncl_node_planned(const nncl_node *n) {
 static inline size_t nncl_node_elems(const nncl_graph *g, const nncl_node *n) {
   return (size_t)n->cols * (size_t)(n->batched ? g->rows : 1);
 }
+
+/* Width of a node's last dim: MATMUL and BIAS_ADD act on it (dense on a sequence (T, D)
+ * is a GEMM over N T rows). */
+static inline size_t nncl_node_last(const nncl_node *n) { return (size_t)(n->ndim ? n->shape[n->ndim - 1] : n->cols); }
 
 /* Reference `elems` floats past r. */
 static inline nncl_ref nncl_ref_at(nncl_ref r, size_t elems) {

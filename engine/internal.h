@@ -18,6 +18,7 @@
 /* Largest tensor we accept, in elements (2^34 floats = 64 GiB): anything beyond is
  * refused as absurd before allocation. */
 #define NNCL_MAX_ELEMS ((int64_t)1 << 34)
+#define NNCL_MAX_PARAM_ELEMS ((int64_t)1 << 31) /* values in one parameter tensor */
 
 /* Sets the context's error message and returns status. ctx may be NULL. */
 int nncl_err(struct nncl_ctx *ctx, int status, const char *fmt, ...) NNCL_PRINTF(3, 4);

@@ -7,8 +7,25 @@
 
 enum nncl_layer_kind {
   NNCL_LAYER_INPUT, NNCL_LAYER_DENSE, NNCL_LAYER_ACT, NNCL_LAYER_ADD, NNCL_LAYER_FLATTEN, NNCL_LAYER_CONV,
-  NNCL_LAYER_POOL, NNCL_LAYER_BATCHNORM, NNCL_LAYER_LAYERNORM, NNCL_LAYER_DROPOUT, NNCL_LAYER_CONCAT
+  NNCL_LAYER_POOL, NNCL_LAYER_BATCHNORM, NNCL_LAYER_LAYERNORM, NNCL_LAYER_DROPOUT, NNCL_LAYER_CONCAT,
+  NNCL_LAYER_ATTENTION, NNCL_LAYER_TRANSFORMER, NNCL_LAYER_POSENC, NNCL_LAYER_SEQPOOL
 };
+
+/* attention / transformer as nn.MultiheadAttention / nn.TransformerEncoderLayer
+ * (batch_first), posenc, seqpool (layers/attention.c, layers/sequence.c). */
+typedef struct nncl_seq_spec {
+  int64_t heads, ff;         /* transformer: feed-forward width */
+  int causal, bias;
+  int norm_first, act;       /* transformer: norm=pre, act relu|gelu */
+  float dropout, eps;
+  int mask_layer;            /* layer whose first value per step marks padded keys, -1 none */
+  int mask_mode;             /* 1: padded when != 0; 2: when == mask_pad */
+  float mask_pad;
+  int pe_learned;            /* posenc: learned table, else sinusoidal */
+  int64_t max_len;
+  int pool;                  /* seqpool: NNCL_SEQPOOL_* */
+} nncl_seq_spec;
+enum { NNCL_SEQPOOL_MEAN, NNCL_SEQPOOL_MAX, NNCL_SEQPOOL_LAST };
 
 /* conv1d/conv2d as nn.Conv1d/nn.Conv2d; 1-D uses index 1 (width) of the pairs. */
 typedef struct nncl_conv_spec {
@@ -47,6 +64,7 @@ typedef struct nncl_layer {
   int nin;           /* input layers (indices of earlier layers) */
   int in[NNCL_LAYER_MAX_IN];
   int joined;        /* inputs are not just the previous layer (written as from=) */
+  nncl_seq_spec seq;
 } nncl_layer;
 
 struct nncl_model {
@@ -76,6 +94,15 @@ int nncl_layer_batchnorm(struct nncl_model *m, const char *name, float eps, floa
 int nncl_layer_layernorm(struct nncl_model *m, const char *name, int dims, float eps);
 int nncl_layer_dropout(struct nncl_model *m, const char *name, float p);
 int nncl_layer_flatten(struct nncl_model *m, const char *name);
+
+int nncl_layer_attention(struct nncl_model *m, const char *name, const nncl_seq_spec *sp);
+int nncl_layer_transformer(struct nncl_model *m, const char *name, const nncl_seq_spec *sp);
+int nncl_layer_posenc(struct nncl_model *m, const char *name, int learned, int64_t max_len);
+int nncl_layer_seqpool(struct nncl_model *m, const char *name, int mode);
+/* Nodes without a layer record of their own (parts of composite layers): layer norm over
+ * the last `dims` dims with parameters "<prefix>.weight", "<prefix>.bias"; dropout. */
+int nncl_layernorm_node(struct nncl_model *m, int x, int dims, float eps, const char *prefix, int li);
+int nncl_dropout_node(struct nncl_model *m, int x, float p, int li);
 
 /* Appends a layer record with a unique name (given, set by nncl_model_next, or
  * "<kind><n>") and its inputs (set by nncl_model_next, or the previous layer); returns

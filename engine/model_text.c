@@ -11,6 +11,9 @@
  *   maxpool|avgpool kernel=2 stride=2 padding=0 ceil=0 count_include_pad=1
  *   globalavgpool | globalmaxpool
  *   batchnorm eps=1e-5 momentum=0.1 | layernorm dims=1 eps=1e-5 | dropout p=0.5
+ *   attention heads=4 causal=0 dropout=0 bias=1 mask_from=ids mask_pad=0   on (T, D)
+ *   transformer heads=4 ff=2048 dropout=0.1 norm=post|pre act=relu|gelu eps=1e-5 (+ as attention)
+ *   posenc kind=sinusoidal|learned max_len=512 | seqpool mode=mean|max|last
  * Every layer takes name= and from= (inputs: earlier layers; default the previous one).
  */
 #include <errno.h>
@@ -143,6 +146,67 @@ static int build_norm(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, c
              ? r : nncl_layer_dropout(m, name, (float)p);
 }
 
+/* attention / transformer keys; mask_from=L: keys whose first value per step in layer L
+ * is != 0 (or == mask_pad when given) are padding. */
+static int build_attn(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, const char *name, int transformer) {
+  static const char *const known_a[] = {"heads", "causal", "dropout", "bias", "mask_from", "mask_pad", "name", "from", NULL};
+  static const char *const known_t[] = {"heads", "causal", "dropout", "bias", "mask_from", "mask_pad", "ff", "norm", "act", "eps",
+                                        "name", "from", NULL};
+  nncl_ctx *ctx = m->ctx;
+  nncl_seq_spec sp = {.mask_layer = -1, .act = NNCL_ACT_RELU};
+  int64_t causal, bias;
+  double dropout, pad, eps;
+  const char *s;
+  int r;
+  if ((r = nncl_mf_check_keys(ctx, mf, l, transformer ? known_t : known_a)) ||
+      (r = nncl_mf_int(ctx, mf, l, "heads", 1, 1, 1 << 16, &sp.heads)) || (r = nncl_mf_int(ctx, mf, l, "causal", 0, 0, 1, &causal)) ||
+      (r = nncl_mf_int(ctx, mf, l, "bias", 1, 0, 1, &bias)) ||
+      (r = nncl_mf_float(ctx, mf, l, "dropout", transformer ? 0.1 : 0, &dropout)) ||
+      (r = nncl_mf_float(ctx, mf, l, "mask_pad", 0, &pad)) || (r = nncl_mf_int(ctx, mf, l, "ff", 2048, 1, 1 << 24, &sp.ff)) ||
+      (r = nncl_mf_float(ctx, mf, l, "eps", 1e-5, &eps)))
+    return r;
+  if (!(dropout >= 0 && dropout < 1)) return bad_value(ctx, mf, l, "dropout", "a probability in [0, 1)");
+  if (!(fabs(pad) <= FLT_MAX)) return bad_value(ctx, mf, l, "mask_pad", "a number within float range");
+  if (!(eps > 0 && eps < 1)) return bad_value(ctx, mf, l, "eps", "a number in (0, 1)");
+  sp.causal = (int)causal, sp.bias = (int)bias, sp.dropout = (float)dropout, sp.eps = (float)eps, sp.mask_pad = (float)pad;
+  if ((s = nncl_mf_get(l, "mask_from"))) {
+    for (int i = 0; i < m->nlayers && sp.mask_layer < 0; i++)
+      if (!strcmp(m->layers[i].name, s)) sp.mask_layer = i;
+    if (sp.mask_layer < 0) return bad_value(ctx, mf, l, "mask_from", "the name of an earlier layer");
+    sp.mask_mode = nncl_mf_get(l, "mask_pad") ? 2 : 1;
+  } else if (nncl_mf_get(l, "mask_pad")) {
+    return bad_value(ctx, mf, l, "mask_pad", "nothing without mask_from=");
+  }
+  if ((s = nncl_mf_get(l, "norm")) && strcmp(s, "post") && strcmp(s, "pre")) return bad_value(ctx, mf, l, "norm", "post or pre");
+  sp.norm_first = s && !strcmp(s, "pre");
+  if ((s = nncl_mf_get(l, "act")) && (sp.act = nncl_act_parse(s)) != NNCL_ACT_RELU && sp.act != NNCL_ACT_GELU)
+    return bad_value(ctx, mf, l, "act", "relu or gelu");
+  return transformer ? nncl_layer_transformer(m, name, &sp) : nncl_layer_attention(m, name, &sp);
+}
+
+static int build_seq(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, const char *name) {
+  static const char *const known_pe[] = {"kind", "max_len", "name", "from", NULL};
+  static const char *const known_sp[] = {"mode", "name", "from", NULL};
+  static const char *const modes[] = {[NNCL_SEQPOOL_MEAN] = "mean", [NNCL_SEQPOOL_MAX] = "max", [NNCL_SEQPOOL_LAST] = "last"};
+  nncl_ctx *ctx = m->ctx;
+  const char *s;
+  int r;
+  if (!strcmp(l->kind, "posenc")) {
+    int64_t max_len;
+    if ((r = nncl_mf_check_keys(ctx, mf, l, known_pe)) || (r = nncl_mf_int(ctx, mf, l, "max_len", 512, 1, 1 << 24, &max_len))) return r;
+    if ((s = nncl_mf_get(l, "kind")) && strcmp(s, "sinusoidal") && strcmp(s, "learned"))
+      return bad_value(ctx, mf, l, "kind", "sinusoidal or learned");
+    return nncl_layer_posenc(m, name, s && !strcmp(s, "learned"), max_len);
+  }
+  if ((r = nncl_mf_check_keys(ctx, mf, l, known_sp))) return r;
+  int mode = NNCL_SEQPOOL_MEAN;
+  if ((s = nncl_mf_get(l, "mode"))) {
+    for (mode = 0; mode < 3 && strcmp(s, modes[mode]); mode++) {}
+    if (mode == 3) return bad_value(ctx, mf, l, "mode", "mean, max or last");
+  }
+  return nncl_layer_seqpool(m, name, mode);
+}
+
 static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
   nncl_ctx *ctx = m->ctx;
   const char *name = nncl_mf_get(l, "name"), *from = nncl_mf_get(l, "from");
@@ -201,8 +265,10 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
   if (!strcmp(l->kind, "maxpool") || !strcmp(l->kind, "avgpool")) return build_pool(m, mf, l, name, l->kind[0] == 'm', 0);
   if (!strcmp(l->kind, "globalmaxpool") || !strcmp(l->kind, "globalavgpool")) return build_pool(m, mf, l, name, l->kind[6] == 'm', 1);
   if (!strcmp(l->kind, "batchnorm") || !strcmp(l->kind, "layernorm") || !strcmp(l->kind, "dropout")) return build_norm(m, mf, l, name);
+  if (!strcmp(l->kind, "attention") || !strcmp(l->kind, "transformer")) return build_attn(m, mf, l, name, l->kind[0] == 't');
+  if (!strcmp(l->kind, "posenc") || !strcmp(l->kind, "seqpool")) return build_seq(m, mf, l, name);
   return nncl_err(ctx, NNCL_EFORMAT,
-                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, conv2d, conv1d, maxpool, avgpool, globalmaxpool, globalavgpool, batchnorm, layernorm, dropout, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, concat, flatten)",
+                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, conv2d, conv1d, maxpool, avgpool, globalmaxpool, globalavgpool, batchnorm, layernorm, dropout, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, concat, flatten, attention, transformer, posenc, seqpool)",
                   mf->name, l->line, l->col, l->kind);
 }
 
@@ -323,6 +389,22 @@ int nncl_model_to_text(const nncl_model *m, char **out) {
       nncl_sb_printf(&sb, "layernorm dims=%d eps=%.9g", L->norm_dims, L->eps);
     } else if (L->kind == NNCL_LAYER_DROPOUT) {
       nncl_sb_printf(&sb, "dropout p=%.9g", L->p);
+    } else if (L->kind == NNCL_LAYER_ATTENTION || L->kind == NNCL_LAYER_TRANSFORMER) {
+      const nncl_seq_spec *q = &L->seq;
+      nncl_sb_printf(&sb, "%s heads=%lld causal=%d dropout=%.9g bias=%d", nncl_layer_kind_name(L), (long long)q->heads, q->causal,
+                     q->dropout, q->bias);
+      if (L->kind == NNCL_LAYER_TRANSFORMER)
+        nncl_sb_printf(&sb, " ff=%lld norm=%s act=%s eps=%.9g", (long long)q->ff, q->norm_first ? "pre" : "post", nncl_act_name(q->act),
+                       q->eps);
+      if (q->mask_layer >= 0) {
+        nncl_sb_printf(&sb, " mask_from=");
+        nncl_sb_value(&sb, m->layers[q->mask_layer].name);
+        if (q->mask_mode == 2) nncl_sb_printf(&sb, " mask_pad=%.9g", q->mask_pad);
+      }
+    } else if (L->kind == NNCL_LAYER_POSENC) {
+      nncl_sb_printf(&sb, "posenc kind=%s max_len=%lld", L->seq.pe_learned ? "learned" : "sinusoidal", (long long)L->seq.max_len);
+    } else if (L->kind == NNCL_LAYER_SEQPOOL) {
+      nncl_sb_printf(&sb, "seqpool mode=%s", L->seq.pool == NNCL_SEQPOOL_MAX ? "max" : L->seq.pool == NNCL_SEQPOOL_LAST ? "last" : "mean");
     } else {
       nncl_sb_printf(&sb, "%s", nncl_layer_kind_name(L));
       if (L->kind == NNCL_LAYER_ACT && (L->act == NNCL_ACT_LEAKY_RELU || L->act == NNCL_ACT_ELU))

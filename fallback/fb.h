@@ -138,6 +138,9 @@ typedef struct fb_gemm_desc {
 int fb_gemm(fb_backend *fb, int path, const fb_gemm_desc *g);
 int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g);
 int fb_gemm_cblas(fb_backend *fb, const fb_gemm_desc *g);
+/* The own GEMM on the calling thread alone; buf holds FB_GEMM_SERIAL_WS(uk) floats. */
+#define FB_GEMM_SERIAL_WS(uk) ((size_t)384 * (uk)->nr)
+void fb_gemm_serial(const fb_ukernel *uk, const fb_gemm_desc *g, float *buf);
 /* Handles m or n == 0, k == 0 and alpha == 0 (C = beta C); returns 1 when it did. */
 int fb_gemm_trivial(const fb_gemm_desc *g);
 

@@ -34,6 +34,7 @@ typedef struct gemm_job {
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+static size_t block_size(size_t total, size_t most, size_t unit);
 
 /* Packs slivers [s0, s1) of op(B)[pc..pc+kc, jc..) from bp on: sliver s holds columns
  * jc + s*nr .. as Bp[p][j], zero-padded to nr columns. */
@@ -131,6 +132,14 @@ static void gemm_sliver_thread(void *arg, int t, int nt)
       }
     }
   }
+}
+
+void fb_gemm_serial(const fb_ukernel *uk, const fb_gemm_desc *g, float *buf)
+{
+  if (fb_gemm_trivial(g)) return;
+  gemm_job J = {.g = g, .uk = uk, .bp = buf, .kc = block_size(g->k, GEMM_KC, 1)};
+  atomic_init(&J.next, 0);
+  gemm_sliver_thread(&J, 0, 1);
 }
 
 int fb_gemm_trivial(const fb_gemm_desc *g)

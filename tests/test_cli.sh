@@ -93,7 +93,7 @@ mkdir -p "$DATA"
 idx "$DATA" train 120
 idx "$DATA" t10k 30
 gzip "$DATA"/train-*-ubyte   # the loader takes gzip as well as plain files
-printf 'input shape=2,2\ndense units=8 act=relu\ndense units=3\nsoftmax\n' >"$TMP/tiny.txt"
+printf 'input shape=2,2\nflatten\ndense units=8 act=relu\ndense units=3\nsoftmax\n' >"$TMP/tiny.txt"
 CK=$TMP/tiny.safetensors
 
 if run train 0 "$NNCL" train "$TMP/tiny.txt" --data "$DATA" --epochs 1 --batch 16 --lr 0.01 --out "$CK" --threads 2; then

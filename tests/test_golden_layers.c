@@ -6,9 +6,12 @@
  * conv1d, max/avg/global pooling (padding, ceil mode, count_include_pad), batch norm after
  * conv and dense, layer norm, ResNet-style add and DenseNet-style concat. Per net: the
  * training-mode output, dL/dx and every parameter gradient for L = sum(y * dy), the
- * running statistics after that step, and the evaluation-mode output after it. */
+ * running statistics after that step, and the evaluation-mode output after it. The same
+ * checks read tests/data/golden_attn.safetensors (tests/gen_golden_attn.py: attention,
+ * transformer blocks, positions and pooling against PyTorch's modules). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layertest.h"
@@ -140,10 +143,13 @@ done:
   nncl_model_destroy(m);
 }
 
-int main(void) {
-  const char *dir = getenv("NNCL_TEST_DATA");
+/* usage: test_golden_layers [FILE NETS]: the golden file in the test data folder (default
+ * golden_layers.safetensors, 17 nets; golden_attn.safetensors holds the sequence layers). */
+int main(int argc, char **argv) {
+  const char *dir = getenv("NNCL_TEST_DATA"), *file = argc > 2 ? argv[1] : "golden_layers.safetensors";
+  int want = argc > 2 ? atoi(argv[2]) : 17;
   char path[4096], err[512];
-  snprintf(path, sizeof path, "%s/golden_layers.safetensors", dir ? dir : NNCL_SOURCE_DIR "/tests/data");
+  snprintf(path, sizeof path, "%s/%s", dir ? dir : NNCL_SOURCE_DIR "/tests/data", file);
   nncl_ctx_params p;
   nncl_ctx_params_init(&p);
   p.threads = 2;
@@ -169,7 +175,7 @@ int main(void) {
     for (int v = V_EXACT; v <= V_FROZEN; v++) run_net(kv.key + 4, kv.value, v);
     nets++;
   }
-  if (nets < 17) FAIL("%s holds %d nets, want 17", path, nets);
+  if (nets < want) FAIL("%s holds %d nets, want %d", path, nets, want);
   nncl_st_close(golden);
   nncl_ctx_destroy(ctx);
   printf("%s\n", failures ? "FAILED" : "PASSED");

@@ -228,7 +228,7 @@ static void test_gradcheck(void) {
   fd_check("bn_conv", 3, "input shape=2,4,4\nconv2d filters=3 kernel=3 padding=1\nbatchnorm\nconv2d filters=2 kernel=2 stride=2\n");
   fd_check("bn_dense", 4, "input shape=5\ndense units=4\nbatchnorm momentum=0.2 eps=1e-3\ndense units=3\n");
   fd_check("bn_conv1d", 2, "input shape=2,6\nconv1d filters=3 kernel=3\nbatchnorm\n");
-  fd_check("layernorm1", 2, "input shape=3,4\nlayernorm dims=1\ndense units=3\n");
+  fd_check("layernorm1", 2, "input shape=3,4\nlayernorm dims=1\nflatten\ndense units=3\n");
   fd_check("layernorm2", 2, "input shape=2,3,4\nconv2d filters=2 kernel=1\nlayernorm dims=2 eps=1e-4\nconv2d filters=2 kernel=2\n");
   fd_check("dropout_p0", 2, "input shape=2,4,4\ndropout p=0\nconv2d filters=2 kernel=3\ndropout p=0\n");
   /* joins: the input feeds two layers, so its gradient sums two contributions */

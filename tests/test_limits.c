@@ -133,7 +133,7 @@ static void model_files(nncl_ctx *ctx) {
   static const char *const bad[] = {
     "input shape=784\ndense units=999999999\n",
     "input shape=65536,65536,65536\ndense units=10\n",
-    "input shape=65536,65536\ndense units=65536\n",
+    "input shape=65536,65536\nflatten\ndense units=65536\n",
     "input shape=4294967296,4294967296\ndense units=1\n",
     "input shape=99999999999999999999999\ndense units=1\n",
     "input shape=-1\ndense units=1\n",

@@ -155,6 +155,7 @@ static void test_gradcheck(void) {
            "dense units=3 act=softmax\n");
   fd_check("layers",
            "input shape=2,2\n"
+           "flatten\n"
            "dense units=5\nrelu\n"
            "dense units=5\nleaky_relu alpha=0.2\n"
            "dense units=5\nelu alpha=0.5\n"

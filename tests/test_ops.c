@@ -6,6 +6,7 @@
  * run to run and with one thread. */
 #include "fallback/fb.h"
 #include "ref_ops.h"
+#include "ref_seq.h"
 #include "ref_vision.h"
 #include "testutil.h"
 
@@ -417,6 +418,10 @@ int main(void)
     }
     if (op == NNCL_OP_FOCAL || op == NNCL_OP_FOCAL_GRAD) {
       printf("%-20s (tested by test_ops_focal)\n", op_name(op));
+      continue;
+    }
+    if (refs_owns(op)) {
+      printf("%-20s (tested by test_ops_seq)\n", op_name(op));
       continue;
     }
     int n = cases_for(op, cases), bad = 0;

@@ -25,6 +25,7 @@ except ImportError as e:
 
 # Every layer kind and activation of the model-file format, beyond the seed network.
 EVERY_ACT = """input shape=2,3,4
+flatten
 dense units=16 act=relu name=a
 dense units=12 act=leaky_relu alpha=0.05
 dense units=12 act=elu alpha=0.7
@@ -114,7 +115,7 @@ def build(text, weights):
             if kv.get("act", "none") != "none":
                 layers.append(activation(kv["act"], kv))
             features = units
-        else:
+        elif kind != "flatten":  # the Sequential starts with nn.Flatten
             layers.append(activation(kind, kv))
     extra = {k for k in weights if not k.startswith("optimizer.")} - used
     if extra:

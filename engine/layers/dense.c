@@ -1,5 +1,7 @@
-/* dense.c - fully connected layer: y = act(x W^T + b), W (units, in) as nn.Linear. */
+/* dense.c - fully connected layer: y = act(x W^T + b), W (units, in) as nn.Linear; on a
+ * sequence x (T, in) it maps every step: y (T, units). */
 #include <stdio.h>
+#include <string.h>
 
 #include "model.h"
 
@@ -13,7 +15,12 @@ int nncl_layer_dense(struct nncl_model *m, const char *name, int64_t units, int 
   if (r) return r;
   nncl_layer *L = &m->layers[li];
   int x = nncl_layer_input(m, li, 0);
-  int64_t in = g->nodes[x].cols;
+  /* on (d0, ..., D) inputs dense acts on the last dim, as nn.Linear */
+  const nncl_node *xn = &g->nodes[x];
+  int64_t in = xn->shape[xn->ndim - 1], yshape[NNCL_MAX_DIMS];
+  memcpy(yshape, xn->shape, sizeof yshape);
+  yshape[xn->ndim - 1] = units;
+  int ynd = xn->ndim;
   if (init == NNCL_INIT_DEFAULT)
     init = (act == NNCL_ACT_RELU || act == NNCL_ACT_LEAKY_RELU || act == NNCL_ACT_ELU || act == NNCL_ACT_GELU)
                ? NNCL_INIT_HE_UNIFORM : NNCL_INIT_XAVIER_UNIFORM;
@@ -27,12 +34,12 @@ int nncl_layer_dense(struct nncl_model *m, const char *name, int64_t units, int 
   int b = nncl_graph_param(g, pname, 1, bshape, NNCL_INIT_ZEROS, in, units, li);
   if (b < 0) return b;
   int ins[2] = {x, w};
-  int mm = nncl_graph_add(g, NNCL_OP_MATMUL, 2, ins, 1, 1, bshape);
+  int mm = nncl_graph_add(g, NNCL_OP_MATMUL, 2, ins, 1, ynd, yshape);
   if (mm < 0) return mm;
   g->nodes[mm].i[1] = 1; /* x (rows, in) W^T */
   g->nodes[mm].layer = li;
   ins[0] = mm, ins[1] = b;
-  int y = nncl_graph_add(g, NNCL_OP_BIAS_ADD, 2, ins, 1, 1, bshape);
+  int y = nncl_graph_add(g, NNCL_OP_BIAS_ADD, 2, ins, 1, ynd, yshape);
   if (y < 0) return y;
   g->nodes[y].layer = li;
   y = nncl_act_node(m, y, act, alpha, li);

@@ -52,11 +52,16 @@ int nncl_layer_dropout(struct nncl_model *m, const char *name, float p) {
   if (r) return r;
   if (!(p >= 0 && p < 1)) return nncl_err(m->ctx, NNCL_EINVAL, "dropout '%s': p must be in [0, 1)", m->layers[li].name);
   m->layers[li].p = p;
-  int x = nncl_layer_input(m, li, 0);
+  int y = nncl_dropout_node(m, nncl_layer_input(m, li, 0), p, li);
+  if (y < 0) return y;
+  m->layers[li].out = y;
+  return 0;
+}
+
+int nncl_dropout_node(struct nncl_model *m, int x, float p, int li) {
   nncl_node xn = m->g.nodes[x];
   int y = nncl_graph_composite(&m->g, &dropout_ops, 1, &x, xn.ndim, xn.shape, li);
   if (y < 0) return y;
   m->g.nodes[y].f[0] = p;
-  m->layers[li].out = y;
-  return 0;
+  return y;
 }

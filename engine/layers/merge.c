@@ -16,6 +16,10 @@ const char *nncl_layer_kind_name(const nncl_layer *L) {
   case NNCL_LAYER_LAYERNORM: return "layernorm";
   case NNCL_LAYER_DROPOUT: return "dropout";
   case NNCL_LAYER_CONCAT: return "concat";
+  case NNCL_LAYER_ATTENTION: return "attention";
+  case NNCL_LAYER_TRANSFORMER: return "transformer";
+  case NNCL_LAYER_POSENC: return "posenc";
+  case NNCL_LAYER_SEQPOOL: return "seqpool";
   }
   return nncl_act_name(L->act);
 }

@@ -152,17 +152,24 @@ int nncl_layer_layernorm(struct nncl_model *m, const char *name, int dims, float
   if (dims < 1 || dims > xn.ndim || !(eps > 0))
     return nncl_err(m->ctx, NNCL_EINVAL, "layernorm '%s': dims must be 1..%d and eps > 0", m->layers[li].name, xn.ndim);
   m->layers[li].eps = eps, m->layers[li].norm_dims = dims;
+  int y = nncl_layernorm_node(m, x, dims, eps, m->layers[li].name, li);
+  if (y < 0) return y;
+  m->layers[li].out = y;
+  return 0;
+}
+
+int nncl_layernorm_node(struct nncl_model *m, int x, int dims, float eps, const char *prefix, int li) {
+  nncl_node xn = m->g.nodes[x];
   int64_t D = nncl_shape_numel(dims, xn.shape + xn.ndim - dims);
   char pname[80];
   int ins[3] = {x};
-  snprintf(pname, sizeof pname, "%s.weight", m->layers[li].name);
+  snprintf(pname, sizeof pname, "%s.weight", prefix);
   if ((ins[1] = nncl_graph_param(&m->g, pname, dims, xn.shape + xn.ndim - dims, -1, D, D, li)) < 0) return ins[1];
-  snprintf(pname, sizeof pname, "%s.bias", m->layers[li].name);
+  snprintf(pname, sizeof pname, "%s.bias", prefix);
   if ((ins[2] = nncl_graph_param(&m->g, pname, dims, xn.shape + xn.ndim - dims, NNCL_INIT_ZEROS, D, D, li)) < 0) return ins[2];
   int y = nncl_graph_composite(&m->g, &ln_ops, 3, ins, xn.ndim, xn.shape, li);
   if (y < 0) return y;
   m->g.nodes[y].geo[L_D] = D;
   m->g.nodes[y].f[0] = eps;
-  m->layers[li].out = y;
-  return 0;
+  return y;
 }
