@@ -24,7 +24,8 @@
   X(CONV, conv)               \
   X(POOL, pool)               \
   X(NORM, norm)               \
-  X(DROPOUT, dropout)
+  X(DROPOUT, dropout)         \
+  X(RNN, rnn)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -94,7 +95,14 @@ enum {
   X(LAYERNORM_GRAD_WIDE, NORM, layernorm_grad_wide)          \
   X(LAYERNORM_GRAD_COLS, NORM, layernorm_grad_cols)          \
   X(DROPOUT, DROPOUT, dropout)                               \
-  X(DROPOUT_GRAD, DROPOUT, dropout_grad)
+  X(DROPOUT_GRAD, DROPOUT, dropout_grad)                    \
+  X(EMBEDDING, RNN, embedding)                               \
+  X(EMBEDDING_GRAD, RNN, embedding_grad)                     \
+  X(RNN_CELL, RNN, rnn_cell)                                 \
+  X(LSTM_CELL, RNN, lstm_cell)                               \
+  X(LSTM_CELL_GRAD, RNN, lstm_cell_grad)                     \
+  X(GRU_CELL, RNN, gru_cell)                                 \
+  X(GRU_CELL_GRAD, RNN, gru_cell_grad)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -282,6 +290,14 @@ int nncl_cl_layernorm(nncl_backend *be, const nncl_args *a);
 int nncl_cl_layernorm_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout_grad(nncl_backend *be, const nncl_args *a);
+/* rnn_cl.c: the sequence ops (rnn.cl). */
+int nncl_cl_embedding(nncl_backend *be, const nncl_args *a);
+int nncl_cl_embedding_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_rnn_cell(nncl_backend *be, const nncl_args *a);
+int nncl_cl_lstm_cell(nncl_backend *be, const nncl_args *a);
+int nncl_cl_lstm_cell_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_gru_cell(nncl_backend *be, const nncl_args *a);
+int nncl_cl_gru_cell_grad(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

@@ -16,6 +16,8 @@ const char *nncl_layer_kind_name(const nncl_layer *L) {
   case NNCL_LAYER_LAYERNORM: return "layernorm";
   case NNCL_LAYER_DROPOUT: return "dropout";
   case NNCL_LAYER_CONCAT: return "concat";
+  case NNCL_LAYER_RNN: return L->rnn.cell == NNCL_CELL_LSTM ? "lstm" : L->rnn.cell == NNCL_CELL_GRU ? "gru" : "rnn";
+  case NNCL_LAYER_EMBEDDING: return "embedding";
   }
   return nncl_act_name(L->act);
 }
