@@ -4,7 +4,7 @@
 
 float sigm(float x) { return 1.0f / (1.0f + exp(-x)); }
 
-/* Row of the id, or -1 for padding (pad) and invalid ids (*bad set for those). */
+/* Row of the id, or -1 for invalid ids (*bad set) and, when pad >= 0, for id == pad. */
 int emb_row(float id, uint vocab, int pad, int *bad)
 {
   if (!(id >= 0.0f && id < (float)vocab) || id != floor(id)) {
@@ -18,13 +18,13 @@ int emb_row(float id, uint vocab, int pad, int *bad)
 /* y[k, c] = W[id_k, c]; items i = k dim + c over n dim */
 kernel void embedding(global const float *ids, ulong io, global const float *w, ulong wo,
                       global float *y, ulong yo, global float *flag, ulong fo, uint n, uint vocab,
-                      uint dim, int pad)
+                      uint dim)
 {
   uint i = get_global_id(0);
   if (i >= n * dim)
     return;
   uint k = i / dim, c = i - k * dim;
-  int bad = 0, v = emb_row(ids[io + k], vocab, pad, &bad);
+  int bad = 0, v = emb_row(ids[io + k], vocab, -1, &bad);
   y[yo + i] = v < 0 ? 0.0f : w[wo + (ulong)v * dim + c];
   if (bad && c == 0)
     flag[fo] = 1.0f;
@@ -86,7 +86,7 @@ kernel void lstm_cell(global float *g, ulong go, global const float *bi, ulong b
   h[ho + i] = og * tanh(cn);
 }
 
-/* dgates from the activations; dc in: through c_next, out: dL/dc_prev (dg may alias g) */
+/* dgates from the activations; dc in: through c_next, out: dL/dc_prev */
 kernel void lstm_cell_grad(global const float *g, ulong go, global const float *cp, ulong cpo,
                            global const float *c, ulong co, global const float *dh, ulong dho,
                            global float *dc, ulong dco, global float *dg, ulong dgo, uint n,
@@ -129,7 +129,7 @@ kernel void gru_cell(global float *xg, ulong xo, global const float *hg, ulong h
   h[ho + i] = (1.0f - zg) * ng + zg * hp[hpo + i];
 }
 
-/* dxg (may alias the activations), dhg, and the direct part of dh_prev */
+/* dxg, dhg, and the direct part of dh_prev */
 kernel void gru_cell_grad(global const float *g, ulong go, global const float *hn, ulong hno,
                           global const float *hp, ulong hpo, global const float *dh, ulong dho,
                           global float *dx, ulong dxo, global float *dhg, ulong dhgo,

@@ -38,7 +38,6 @@ int nncl_cl_embedding(nncl_backend *be, const nncl_args *a)
   nncl_cl_arg_u32(&c, n);
   nncl_cl_arg_u32(&c, vocab);
   nncl_cl_arg_u32(&c, dim);
-  nncl_cl_arg_i32(&c, a->i[0]);
   return enqueue_1d(&c, n * dim);
 }
 

@@ -18,7 +18,8 @@
 /* e^x for x clamped to [-87, 88]: 2^n p(r), n = round(x / ln 2), r = x - n ln 2. */
 static inline float vexp(float x)
 {
-  x = fminf(fmaxf(x, -87.0f), 88.0f);
+  x = x < -87.0f ? -87.0f : x; /* ternaries, not fminf: GCC vectorizes these without fast-math */
+  x = x > 88.0f ? 88.0f : x;
   float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
@@ -29,10 +30,12 @@ static inline float vexp(float x)
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t e = ((int32_t)n + 127) << 23;
-  float s;
-  memcpy(&s, &e, sizeof s);
-  return p * s;
+  union {
+    int32_t i;
+    float f;
+  } s; /* a union, not memcpy: GCC vectorizes this form */
+  s.i = ((int32_t)n + 127) << 23;
+  return p * s.f;
 }
 
 static inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
@@ -40,8 +43,8 @@ static inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
 /* tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|) */
 static inline float vtanh(float x)
 {
-  float e = vexp(-2.0f * fabsf(x)), t = (1.0f - e) / (1.0f + e);
-  return x < 0 ? -t : t;
+  float e = vexp(-2.0f * fabsf(x));
+  return copysignf((1.0f - e) / (1.0f + e), x);
 }
 
 /* Rows per thread below which a second thread does not pay, for rows of w floats each
@@ -50,7 +53,7 @@ static size_t row_grain(size_t w, size_t cost) { return ((size_t)1 << 15) / (w *
 
 /* ---- embedding ------------------------------------------------------------------------ */
 
-/* The row of id, or -1 for padding and invalid ids (*bad set for invalid ones). */
+/* The row of id, or -1 for invalid ids (*bad set) and, when pad >= 0, for id == pad. */
 static inline long emb_row(float id, size_t vocab, int pad, int *bad)
 {
   if (!(id >= 0.0f && id < (float)vocab) || id != floorf(id)) {
@@ -73,7 +76,7 @@ static void emb_range(void *p, size_t lo, size_t hi)
   emb_job *j = p;
   int bad = 0;
   for (size_t k = lo; k < hi; k++) {
-    long v = emb_row(j->ids[k], j->vocab, j->pad, &bad);
+    long v = emb_row(j->ids[k], j->vocab, -1, &bad);
     float *y = j->y + k * j->dim;
     if (v < 0) memset(y, 0, j->dim * sizeof *y);
     else memcpy(y, j->w + (size_t)v * j->dim, j->dim * sizeof *y);
@@ -138,7 +141,10 @@ FB_CLONES static void rnn_rows(void *p, size_t lo, size_t hi)
     const float *pre = j->t[0] + r * H;
     float *h = j->o[3] + r * H;
     if (j->act)
-      for (size_t c = 0; c < H; c++) h[c] = fmaxf(pre[c] + bi[c] + bh[c], 0.0f);
+      for (size_t c = 0; c < H; c++) {
+        float v = pre[c] + bi[c] + bh[c];
+        h[c] = v > 0.0f ? v : 0.0f;
+      }
     else
       for (size_t c = 0; c < H; c++) h[c] = vtanh(pre[c] + bi[c] + bh[c]);
   }
@@ -156,24 +162,33 @@ int fb_rnn_cell(nncl_backend *be, const nncl_args *a)
   return 0;
 }
 
+/* The row functions take every array as its own restrict pointer (gate blocks
+ * included): GCC vectorizes these loops only in that form. */
+static inline void lstm_row(size_t H, float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
+                            const float *restrict b1, const float *restrict b2, const float *restrict cp, float *restrict c,
+                            float *restrict h)
+{
+  const float *restrict b1f = b1 + H, *restrict b1g = b1 + 2 * H, *restrict b1o = b1 + 3 * H;
+  const float *restrict b2f = b2 + H, *restrict b2g = b2 + 2 * H, *restrict b2o = b2 + 3 * H;
+  for (size_t k = 0; k < H; k++) {
+    float i = vsigmoid(gi[k] + b1[k] + b2[k]);
+    float f = vsigmoid(gf[k] + b1f[k] + b2f[k]);
+    float g = vtanh(gg[k] + b1g[k] + b2g[k]);
+    float o = vsigmoid(go[k] + b1o[k] + b2o[k]);
+    float cn = f * cp[k] + i * g;
+    gi[k] = i, gf[k] = f, gg[k] = g, go[k] = o;
+    c[k] = cn;
+    h[k] = o * vtanh(cn);
+  }
+}
+
 FB_CLONES static void lstm_rows(void *p, size_t lo, size_t hi)
 {
   const cell_job *j = p;
   size_t H = j->h;
-  const float *bi = j->t[1], *bh = j->t[2];
   for (size_t r = lo; r < hi; r++) {
-    float *g = j->o[0] + r * 4 * H, *c = j->o[4] + r * H, *h = j->o[5] + r * H;
-    const float *cp = j->t[3] + r * H;
-    for (size_t k = 0; k < H; k++) {
-      float ig = vsigmoid(g[k] + bi[k] + bh[k]);
-      float fg = vsigmoid(g[H + k] + bi[H + k] + bh[H + k]);
-      float gg = vtanh(g[2 * H + k] + bi[2 * H + k] + bh[2 * H + k]);
-      float og = vsigmoid(g[3 * H + k] + bi[3 * H + k] + bh[3 * H + k]);
-      float cn = fg * cp[k] + ig * gg;
-      g[k] = ig, g[H + k] = fg, g[2 * H + k] = gg, g[3 * H + k] = og;
-      c[k] = cn;
-      h[k] = og * vtanh(cn);
-    }
+    float *g = j->o[0] + r * 4 * H;
+    lstm_row(H, g, g + H, g + 2 * H, g + 3 * H, j->t[1], j->t[2], j->t[3] + r * H, j->o[4] + r * H, j->o[5] + r * H);
   }
 }
 
@@ -191,22 +206,33 @@ int fb_lstm_cell(nncl_backend *be, const nncl_args *a)
   return 0;
 }
 
+/* dg may alias g: each element is read before its slot is written, and the pointers to
+ * the two are never both dereferenced for the same slot in one iteration out of order. */
+static inline void lstm_grad_row(size_t H, const float *restrict gi, const float *restrict gf, const float *restrict gg,
+                                 const float *restrict go, const float *restrict cp, const float *restrict c,
+                                 const float *restrict dh, float *restrict dc, float *restrict di, float *restrict df,
+                                 float *restrict dg, float *restrict dout)
+{
+  for (size_t k = 0; k < H; k++) {
+    float i = gi[k], f = gf[k], g = gg[k], o = go[k];
+    float tc = vtanh(c[k]), dct = dc[k] + dh[k] * o * (1.0f - tc * tc);
+    di[k] = dct * g * i * (1.0f - i);
+    df[k] = dct * cp[k] * f * (1.0f - f);
+    dg[k] = dct * i * (1.0f - g * g);
+    dout[k] = dh[k] * tc * o * (1.0f - o);
+    dc[k] = dct * f;
+  }
+}
+
 FB_CLONES static void lstm_grad_rows(void *p, size_t lo, size_t hi)
 {
   const cell_job *j = p;
   size_t H = j->h;
   for (size_t r = lo; r < hi; r++) {
-    const float *g = j->t[0] + r * 4 * H, *cp = j->t[1] + r * H, *c = j->t[2] + r * H, *dh = j->t[3] + r * H;
-    float *dc = j->o[4] + r * H, *dg = j->o[5] + r * 4 * H;
-    for (size_t k = 0; k < H; k++) {
-      float ig = g[k], fg = g[H + k], gg = g[2 * H + k], og = g[3 * H + k];
-      float tc = vtanh(c[k]), dct = dc[k] + dh[k] * og * (1.0f - tc * tc);
-      dg[k] = dct * gg * ig * (1.0f - ig);
-      dg[H + k] = dct * cp[k] * fg * (1.0f - fg);
-      dg[2 * H + k] = dct * ig * (1.0f - gg * gg);
-      dg[3 * H + k] = dh[k] * tc * og * (1.0f - og);
-      dc[k] = dct * fg;
-    }
+    const float *g = j->t[0] + r * 4 * H;
+    float *d = j->o[5] + r * 4 * H;
+    lstm_grad_row(H, g, g + H, g + 2 * H, g + 3 * H, j->t[1] + r * H, j->t[2] + r * H, j->t[3] + r * H, j->o[4] + r * H, d,
+                  d + H, d + 2 * H, d + 3 * H);
   }
 }
 
@@ -224,23 +250,30 @@ int fb_lstm_cell_grad(nncl_backend *be, const nncl_args *a)
   return 0;
 }
 
+static inline void gru_row(size_t H, float *restrict xr, float *restrict xz, float *restrict xn, const float *restrict hr,
+                           const float *restrict hz, const float *restrict hh, const float *restrict b1, const float *restrict b2,
+                           const float *restrict hp, float *restrict h, float *restrict hn)
+{
+  const float *restrict b1z = b1 + H, *restrict b1n = b1 + 2 * H, *restrict b2z = b2 + H, *restrict b2n = b2 + 2 * H;
+  for (size_t k = 0; k < H; k++) {
+    float rg = vsigmoid(xr[k] + b1[k] + hr[k] + b2[k]);
+    float zg = vsigmoid(xz[k] + b1z[k] + hz[k] + b2z[k]);
+    float hnk = hh[k] + b2n[k];
+    float ng = vtanh(xn[k] + b1n[k] + rg * hnk);
+    xr[k] = rg, xz[k] = zg, xn[k] = ng;
+    hn[k] = hnk;
+    h[k] = (1.0f - zg) * ng + zg * hp[k];
+  }
+}
+
 FB_CLONES static void gru_rows(void *p, size_t lo, size_t hi)
 {
   const cell_job *j = p;
   size_t H = j->h;
-  const float *bi = j->t[2], *bh = j->t[3];
   for (size_t r = lo; r < hi; r++) {
-    float *xg = j->o[0] + r * 3 * H, *h = j->o[5] + r * H, *hn = j->o[6] + r * H;
-    const float *hg = j->t[1] + r * 3 * H, *hp = j->t[4] + r * H;
-    for (size_t k = 0; k < H; k++) {
-      float rg = vsigmoid(xg[k] + bi[k] + hg[k] + bh[k]);
-      float zg = vsigmoid(xg[H + k] + bi[H + k] + hg[H + k] + bh[H + k]);
-      float hnk = hg[2 * H + k] + bh[2 * H + k];
-      float ng = vtanh(xg[2 * H + k] + bi[2 * H + k] + rg * hnk);
-      xg[k] = rg, xg[H + k] = zg, xg[2 * H + k] = ng;
-      hn[k] = hnk;
-      h[k] = (1.0f - zg) * ng + zg * hp[k];
-    }
+    float *x = j->o[0] + r * 3 * H;
+    const float *hg = j->t[1] + r * 3 * H;
+    gru_row(H, x, x + H, x + 2 * H, hg, hg + H, hg + 2 * H, j->t[2], j->t[3], j->t[4] + r * H, j->o[5] + r * H, j->o[6] + r * H);
   }
 }
 
@@ -259,22 +292,31 @@ int fb_gru_cell(nncl_backend *be, const nncl_args *a)
   return 0;
 }
 
+static inline void gru_grad_row(size_t H, const float *restrict gr, const float *restrict gz, const float *restrict gn,
+                                const float *restrict hn, const float *restrict hp, const float *restrict dh,
+                                float *restrict dxr, float *restrict dxz, float *restrict dxn,
+                                float *restrict hr, float *restrict hz, float *restrict hh, float *restrict dhp)
+{
+  for (size_t k = 0; k < H; k++) {
+    float rg = gr[k], zg = gz[k], ng = gn[k], d = dh[k];
+    float dn = d * (1.0f - zg) * (1.0f - ng * ng);
+    float dr = dn * hn[k] * rg * (1.0f - rg);
+    float dz = d * (hp[k] - ng) * zg * (1.0f - zg);
+    dxr[k] = dr, dxz[k] = dz, dxn[k] = dn;
+    hr[k] = dr, hz[k] = dz, hh[k] = dn * rg;
+    dhp[k] = d * zg;
+  }
+}
+
 FB_CLONES static void gru_grad_rows(void *p, size_t lo, size_t hi)
 {
   const cell_job *j = p;
   size_t H = j->h;
   for (size_t r = lo; r < hi; r++) {
-    const float *g = j->t[0] + r * 3 * H, *hn = j->t[1] + r * H, *hp = j->t[2] + r * H, *dh = j->t[3] + r * H;
-    float *dx = j->o[4] + r * 3 * H, *dhg = j->o[5] + r * 3 * H, *dhp = j->o[6] + r * H;
-    for (size_t k = 0; k < H; k++) {
-      float rg = g[k], zg = g[H + k], ng = g[2 * H + k], d = dh[k];
-      float dn = d * (1.0f - zg) * (1.0f - ng * ng);
-      float dr = dn * hn[k] * rg * (1.0f - rg);
-      float dz = d * (hp[k] - ng) * zg * (1.0f - zg);
-      dx[k] = dr, dx[H + k] = dz, dx[2 * H + k] = dn;
-      dhg[k] = dr, dhg[H + k] = dz, dhg[2 * H + k] = dn * rg;
-      dhp[k] = d * zg;
-    }
+    const float *g = j->t[0] + r * 3 * H;
+    float *dx = j->o[4] + r * 3 * H, *dhg = j->o[5] + r * 3 * H;
+    gru_grad_row(H, g, g + H, g + 2 * H, j->t[1] + r * H, j->t[2] + r * H, j->t[3] + r * H, dx, dx + H, dx + 2 * H, dhg, dhg + H,
+                 dhg + 2 * H, j->o[6] + r * H);
   }
 }
 

@@ -1,6 +1,6 @@
 /* embedding.c - token embedding as nn.Embedding: (N, T) ids stored as floats ->
  * (N, T, dim), weight <layer>.weight (vocab, dim) initialised normal(0, 1) as torch.
- * padding_idx P: row P starts at zero, looks up zeros and gets no gradient.
+ * padding_idx P: row P starts at zero and gets no gradient (the lookup reads it, as torch).
  * An id that is not an integer in [0, vocab) is an error of the forward call (NNCL_EINVAL
  * naming the layer), not a crash: the kernel looks up zeros for it and raises a flag the
  * host reads back after the lookup (one small read per forward).

@@ -21,7 +21,7 @@
  * time order with the initial state in an extra slot (slot 0 forward, slot T reverse),
  * GRU's hn = W_hn h + b_hn, and per layer the output sequence (T, N, H dirs).
  * Backward through time runs the steps in reverse: dh_t = dy_t + dG_next W_hh (+ dh z
- * for gru), the cell gradient writes dG over the activations, and after the loop
+ * for gru), the cell gradient writes dG (workspace), and after the loop
  *   dW_ih = dG^T in;  dW_hh = dGh^T h_prev;  db = column sums;  din (+)= dG W_ih
  * with dGh = dG (rnn, lstm) or GRU's hidden-side gradient. */
 #include <stdio.h>
@@ -57,12 +57,15 @@ static size_t rnn_aux(const nncl_node *n, int batch) {
   return r.L * r.dirs * block_f(&r) + r.L * r.TN * r.HD;
 }
 
-/* ws: xt (T N D), two ping-pong sequence gradients, dh, dc, dhd (N H), gru: hg (N 3H)
- * and dhg (T N 3H) */
+/* ws: xt (T N D) | two ping-pong sequence gradients | dh, dc, dhd (N H) | dG (T N G H),
+ * the pre-activation gradients of every step | gru: hg (N 3H), dhg (T N 3H) */
 static size_t wide_f(const rgeo *r) { return r->TN * (r->HD > r->D ? r->HD : r->D); }
+static size_t ws_dh(const rgeo *r) { return r->TN * r->D + 2 * wide_f(r); }
+static size_t ws_dg(const rgeo *r) { return ws_dh(r) + 3 * r->N * r->H; }
+static size_t ws_hg(const rgeo *r) { return ws_dg(r) + gates_f(r); }
 static size_t rnn_ws(const nncl_node *n, int batch) {
   rgeo r = geo_of(n, (size_t)batch);
-  return r.TN * r.D + 2 * wide_f(&r) + 3 * r.N * r.H + (r.cell == NNCL_CELL_GRU ? r.N * 3 * r.H + r.TN * 3 * r.H : 0);
+  return ws_hg(&r) + (r.cell == NNCL_CELL_GRU ? r.N * 3 * r.H + r.TN * 3 * r.H : 0);
 }
 
 typedef struct rbufs {
@@ -132,7 +135,7 @@ static int run_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t 
   nncl_ref wih = pnode(g, r, pidx(r, l, d, 0))->val, whh = pnode(g, r, pidx(r, l, d, 1))->val;
   nncl_ref bih = pnode(g, r, pidx(r, l, d, 2))->val, bhh = pnode(g, r, pidx(r, l, d, 3))->val;
   size_t N = r->N, H = r->H, GH = r->G * H, row = l * r->dirs + d;
-  nncl_ref hg = nncl_ref_at(g->ws, r->TN * r->D + 2 * wide_f(r) + 3 * N * H);
+  nncl_ref hg = nncl_ref_at(g->ws, ws_hg(r));
   int e = nncl_gemm(be, in, 0, wih, 1, b.gates, r->TN, GH, din);
   if (!e) e = init_state(g, r, slot(b.hs, r, d ? r->T : 0), 0, row);
   if (!e && r->cell == NNCL_CELL_LSTM) e = init_state(g, r, slot(b.cs, r, d ? r->T : 0), 1, row);
@@ -187,13 +190,13 @@ static int back_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t
   rbufs b = bufs_of(n, r, l, d);
   nncl_ref wih = pnode(g, r, pidx(r, l, d, 0))->val, whh = pnode(g, r, pidx(r, l, d, 1))->val;
   size_t N = r->N, H = r->H, GH = r->G * H, T = r->T;
-  nncl_ref dh = nncl_ref_at(g->ws, r->TN * r->D + 2 * wide_f(r)), dc = nncl_ref_at(dh, N * H), dhd = nncl_ref_at(dc, N * H);
-  nncl_ref dhg = nncl_ref_at(dhd, N * H + N * 3 * H); /* after the forward's hg */
-  nncl_ref dgh = r->cell == NNCL_CELL_GRU ? dhg : b.gates; /* hidden-side pre-activation gradients */
+  nncl_ref dh = nncl_ref_at(g->ws, ws_dh(r)), dc = nncl_ref_at(dh, N * H), dhd = nncl_ref_at(dc, N * H);
+  nncl_ref dG = nncl_ref_at(g->ws, ws_dg(r)), dhg = nncl_ref_at(g->ws, ws_hg(r) + N * 3 * H); /* after the forward's hg */
+  nncl_ref dgh = r->cell == NNCL_CELL_GRU ? dhg : dG; /* hidden-side pre-activation gradients */
   int e = r->cell == NNCL_CELL_LSTM ? fill0(be, dc, N * H) : 0;
   for (size_t s = T; !e && s-- > 0;) {
     size_t t = d ? T - 1 - s : s;
-    nncl_ref gt = nncl_ref_at(b.gates, t * N * GH);
+    nncl_ref gt = nncl_ref_at(b.gates, t * N * GH), dgt = nncl_ref_at(dG, t * N * GH);
     if ((e = copy2d(be, nncl_ref_at(dout, t * N * r->HD + d * H), dh, N, H, r->HD, H))) break;
     if (s + 1 < T) { /* the step after t in forward order */
       size_t tn = d ? t - 1 : t + 1;
@@ -206,15 +209,15 @@ static int back_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t
     }
     nncl_args a = {0};
     if (r->cell == NNCL_CELL_RNN) {
-      a.t[0] = slot(b.hs, r, t + 1 - d), a.t[1] = dh, a.t[2] = gt, a.n[0] = N * H;
+      a.t[0] = slot(b.hs, r, t + 1 - d), a.t[1] = dh, a.t[2] = dgt, a.n[0] = N * H;
       e = nncl_run(be, r->relu ? NNCL_OP_RELU_GRAD : NNCL_OP_TANH_GRAD, &a);
     } else if (r->cell == NNCL_CELL_LSTM) {
-      a.t[0] = gt, a.t[1] = slot(b.cs, r, t + d), a.t[2] = slot(b.cs, r, t + 1 - d), a.t[3] = dh, a.t[4] = dc, a.t[5] = gt;
+      a.t[0] = gt, a.t[1] = slot(b.cs, r, t + d), a.t[2] = slot(b.cs, r, t + 1 - d), a.t[3] = dh, a.t[4] = dc, a.t[5] = dgt;
       a.n[0] = N, a.n[1] = H;
       e = nncl_run(be, NNCL_OP_LSTM_CELL_GRAD, &a);
     } else {
       a.t[0] = gt, a.t[1] = nncl_ref_at(b.hn, t * N * H), a.t[2] = slot(b.hs, r, t + d), a.t[3] = dh;
-      a.t[4] = gt, a.t[5] = nncl_ref_at(dhg, t * N * GH), a.t[6] = dhd;
+      a.t[4] = dgt, a.t[5] = nncl_ref_at(dhg, t * N * GH), a.t[6] = dhd;
       a.n[0] = N, a.n[1] = H;
       e = nncl_run(be, NNCL_OP_GRU_CELL_GRAD, &a);
     }
@@ -239,15 +242,15 @@ static int back_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t
       }
     }
     nncl_args a = {0};
-    if ((e = nncl_gemm(be, b.gates, 1, in, 0, pnode(g, r, pidx(r, l, d, 0))->grad, GH, dn, r->TN)) ||
+    if ((e = nncl_gemm(be, dG, 1, in, 0, pnode(g, r, pidx(r, l, d, 0))->grad, GH, dn, r->TN)) ||
         (e = nncl_gemm(be, dgh, 1, slot(b.hs, r, d), 0, pnode(g, r, pidx(r, l, d, 1))->grad, GH, H, r->TN)))
       return e;
-    a.t[0] = b.gates, a.t[1] = pnode(g, r, pidx(r, l, d, 2))->grad, a.n[0] = r->TN, a.n[1] = GH;
+    a.t[0] = dG, a.t[1] = pnode(g, r, pidx(r, l, d, 2))->grad, a.n[0] = r->TN, a.n[1] = GH;
     if ((e = nncl_run(be, NNCL_OP_SUM_ROWS, &a))) return e;
     a.t[0] = dgh, a.t[1] = pnode(g, r, pidx(r, l, d, 3))->grad;
     if ((e = nncl_run(be, NNCL_OP_SUM_ROWS, &a))) return e;
   }
-  return din ? mm(be, b.gates, 0, wih, 0, *din, r->TN, dn, GH, d ? 1.0f : 0.0f) : 0;
+  return din ? mm(be, dG, 0, wih, 0, *din, r->TN, dn, GH, d ? 1.0f : 0.0f) : 0;
 }
 
 static int rnn_backward(nncl_graph *g, int i) {
