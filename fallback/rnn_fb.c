@@ -14,6 +14,8 @@
 #else
 #define FB_CLONES
 #endif
+/* Row loops are inlined into each clone, so each is compiled for the clone's ISA. */
+#define FB_INLINE inline __attribute__((always_inline))
 
 /* e^x for x clamped to [-87, 88]: 2^n p(r), n = round(x / ln 2), r = x - n ln 2. */
 static inline float vexp(float x)
@@ -164,7 +166,7 @@ int fb_rnn_cell(nncl_backend *be, const nncl_args *a)
 
 /* The row functions take every array as its own restrict pointer (gate blocks
  * included): GCC vectorizes these loops only in that form. */
-static inline void lstm_row(size_t H, float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
+FB_INLINE static void lstm_row(size_t H, float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
                             const float *restrict b1, const float *restrict b2, const float *restrict cp, float *restrict c,
                             float *restrict h)
 {
@@ -208,7 +210,7 @@ int fb_lstm_cell(nncl_backend *be, const nncl_args *a)
 
 /* dg may alias g: each element is read before its slot is written, and the pointers to
  * the two are never both dereferenced for the same slot in one iteration out of order. */
-static inline void lstm_grad_row(size_t H, const float *restrict gi, const float *restrict gf, const float *restrict gg,
+FB_INLINE static void lstm_grad_row(size_t H, const float *restrict gi, const float *restrict gf, const float *restrict gg,
                                  const float *restrict go, const float *restrict cp, const float *restrict c,
                                  const float *restrict dh, float *restrict dc, float *restrict di, float *restrict df,
                                  float *restrict dg, float *restrict dout)
@@ -250,7 +252,7 @@ int fb_lstm_cell_grad(nncl_backend *be, const nncl_args *a)
   return 0;
 }
 
-static inline void gru_row(size_t H, float *restrict xr, float *restrict xz, float *restrict xn, const float *restrict hr,
+FB_INLINE static void gru_row(size_t H, float *restrict xr, float *restrict xz, float *restrict xn, const float *restrict hr,
                            const float *restrict hz, const float *restrict hh, const float *restrict b1, const float *restrict b2,
                            const float *restrict hp, float *restrict h, float *restrict hn)
 {
@@ -292,7 +294,7 @@ int fb_gru_cell(nncl_backend *be, const nncl_args *a)
   return 0;
 }
 
-static inline void gru_grad_row(size_t H, const float *restrict gr, const float *restrict gz, const float *restrict gn,
+FB_INLINE static void gru_grad_row(size_t H, const float *restrict gr, const float *restrict gz, const float *restrict gn,
                                 const float *restrict hn, const float *restrict hp, const float *restrict dh,
                                 float *restrict dxr, float *restrict dxz, float *restrict dxn,
                                 float *restrict hr, float *restrict hz, float *restrict hh, float *restrict dhp)

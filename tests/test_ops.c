@@ -7,6 +7,7 @@
 #include "fallback/fb.h"
 #include "ref_ops.h"
 #include "ref_vision.h"
+#include "ref_rnn.h"
 #include "testutil.h"
 
 #define MAX_CASES 128
@@ -413,6 +414,10 @@ int main(void)
   for (int op = 0; op < NNCL_OP_COUNT; op++) {
     if (refv_owns(op)) {
       printf("%-20s (tested by test_ops_vision)\n", op_name(op));
+      continue;
+    }
+    if (refr_owns(op)) {
+      printf("%-20s (tested by test_ops_rnn)\n", op_name(op));
       continue;
     }
     int n = cases_for(op, cases), bad = 0;
