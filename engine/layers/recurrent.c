@@ -58,11 +58,13 @@ static size_t rnn_aux(const nncl_node *n, int batch) {
 }
 
 /* ws: xt (T N D) | two ping-pong sequence gradients | dh, dc, dhd (N H) | dG (T N G H),
- * the pre-activation gradients of every step | gru: hg (N 3H), dhg (T N 3H) */
+ * the pre-activation gradients of every step | W_hh^T (H, G H) | gru: hg (N 3H),
+ * dhg (T N 3H) */
 static size_t wide_f(const rgeo *r) { return r->TN * (r->HD > r->D ? r->HD : r->D); }
 static size_t ws_dh(const rgeo *r) { return r->TN * r->D + 2 * wide_f(r); }
 static size_t ws_dg(const rgeo *r) { return ws_dh(r) + 3 * r->N * r->H; }
-static size_t ws_hg(const rgeo *r) { return ws_dg(r) + gates_f(r); }
+static size_t ws_wt(const rgeo *r) { return ws_dg(r) + gates_f(r); }
+static size_t ws_hg(const rgeo *r) { return ws_wt(r) + r->G * r->H * r->H; }
 static size_t rnn_ws(const nncl_node *n, int batch) {
   rgeo r = geo_of(n, (size_t)batch);
   return ws_hg(&r) + (r.cell == NNCL_CELL_GRU ? r.N * 3 * r.H + r.TN * 3 * r.H : 0);
@@ -135,8 +137,10 @@ static int run_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t 
   nncl_ref wih = pnode(g, r, pidx(r, l, d, 0))->val, whh = pnode(g, r, pidx(r, l, d, 1))->val;
   nncl_ref bih = pnode(g, r, pidx(r, l, d, 2))->val, bhh = pnode(g, r, pidx(r, l, d, 3))->val;
   size_t N = r->N, H = r->H, GH = r->G * H, row = l * r->dirs + d;
-  nncl_ref hg = nncl_ref_at(g->ws, ws_hg(r));
-  int e = nncl_gemm(be, in, 0, wih, 1, b.gates, r->TN, GH, din);
+  nncl_ref hg = nncl_ref_at(g->ws, ws_hg(r)), wt = nncl_ref_at(g->ws, ws_wt(r));
+  /* W_hh^T once, so the per-step GEMMs read B in place (no per-step packing on C) */
+  int e = transpose(be, whh, wt, GH, H, 1);
+  if (!e) e = nncl_gemm(be, in, 0, wih, 1, b.gates, r->TN, GH, din);
   if (!e) e = init_state(g, r, slot(b.hs, r, d ? r->T : 0), 0, row);
   if (!e && r->cell == NNCL_CELL_LSTM) e = init_state(g, r, slot(b.cs, r, d ? r->T : 0), 1, row);
   for (size_t s = 0; !e && s < r->T; s++) {
@@ -145,12 +149,12 @@ static int run_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t 
     nncl_args a = {0};
     a.n[0] = N, a.n[1] = H;
     if (r->cell == NNCL_CELL_GRU) {
-      if ((e = nncl_gemm(be, hp, 0, whh, 1, hg, N, GH, H))) break;
+      if ((e = nncl_gemm(be, hp, 0, wt, 0, hg, N, GH, H))) break;
       a.t[0] = gt, a.t[1] = hg, a.t[2] = bih, a.t[3] = bhh, a.t[4] = hp, a.t[5] = hc, a.t[6] = nncl_ref_at(b.hn, t * N * H);
       e = nncl_run(be, NNCL_OP_GRU_CELL, &a);
       continue;
     }
-    if ((e = mm(be, hp, 0, whh, 1, gt, N, GH, H, 1))) break;
+    if ((e = mm(be, hp, 0, wt, 0, gt, N, GH, H, 1))) break;
     a.t[0] = gt, a.t[1] = bih, a.t[2] = bhh;
     if (r->cell == NNCL_CELL_LSTM) {
       a.t[3] = slot(b.cs, r, t + d), a.t[4] = slot(b.cs, r, t + 1 - d), a.t[5] = hc;
@@ -247,8 +251,15 @@ static int back_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t
       return e;
     a.t[0] = dG, a.t[1] = pnode(g, r, pidx(r, l, d, 2))->grad, a.n[0] = r->TN, a.n[1] = GH;
     if ((e = nncl_run(be, NNCL_OP_SUM_ROWS, &a))) return e;
-    a.t[0] = dgh, a.t[1] = pnode(g, r, pidx(r, l, d, 3))->grad;
-    if ((e = nncl_run(be, NNCL_OP_SUM_ROWS, &a))) return e;
+    if (r->cell == NNCL_CELL_GRU) {
+      a.t[0] = dgh, a.t[1] = pnode(g, r, pidx(r, l, d, 3))->grad;
+      e = nncl_run(be, NNCL_OP_SUM_ROWS, &a);
+    } else { /* both biases enter the same sum: the same gradient */
+      a = (nncl_args){0};
+      a.t[0] = pnode(g, r, pidx(r, l, d, 2))->grad, a.t[1] = pnode(g, r, pidx(r, l, d, 3))->grad, a.n[0] = GH;
+      e = nncl_run(be, NNCL_OP_COPY, &a);
+    }
+    if (e) return e;
   }
   return din ? mm(be, dG, 0, wih, 0, *din, r->TN, dn, GH, d ? 1.0f : 0.0f) : 0;
 }
