@@ -39,6 +39,11 @@ static const shape shapes[] = {
     {"fc3 fwd  H2 W3^T", 64, 10, 64, 0, 1},
     {"fc3 dW   dY^T H2", 10, 64, 64, 1, 0},
     {"fc3 dX   dY W3", 64, 64, 10, 0, 0},
+    {"lstm step h W_hh^T", 64, 512, 128, 0, 0},
+    {"lstm step dG W_hh", 64, 128, 512, 0, 0},
+    {"lstm x W_ih^T", 1792, 512, 28, 0, 1},
+    {"lstm dW_hh dG^T H", 512, 128, 1792, 1, 0},
+    {"lstm dW_ih dG^T X", 512, 28, 1792, 1, 0},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 

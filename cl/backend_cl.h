@@ -26,7 +26,8 @@
   X(NORM, norm)               \
   X(DROPOUT, dropout)         \
   X(FOCAL, focal)             \
-  X(ATTN, attn)
+  X(ATTN, attn)               \
+  X(RNN, rnn)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -100,7 +101,14 @@ enum {
   X(FOCAL, FOCAL, focal)                                     \
   X(FOCAL_GRAD, FOCAL, focal_grad)                         \
   X(MATMUL_BATCHED, GEMM, matmul_batched)                    \
-  X(ATTN_SOFTMAX, ATTN, attn_softmax)
+  X(ATTN_SOFTMAX, ATTN, attn_softmax)                        \
+  X(EMBEDDING, RNN, embedding)                               \
+  X(EMBEDDING_GRAD, RNN, embedding_grad)                     \
+  X(RNN_CELL, RNN, rnn_cell)                                 \
+  X(LSTM_CELL, RNN, lstm_cell)                               \
+  X(LSTM_CELL_GRAD, RNN, lstm_cell_grad)                     \
+  X(GRU_CELL, RNN, gru_cell)                                 \
+  X(GRU_CELL_GRAD, RNN, gru_cell_grad)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -300,6 +308,14 @@ int nncl_cl_focal_grad(nncl_backend *be, const nncl_args *a);
 /* gemm_cl.c, seq_cl.c: the sequence ops. */
 int nncl_cl_matmul_batched(nncl_backend *be, const nncl_args *a);
 int nncl_cl_attn_softmax(nncl_backend *be, const nncl_args *a);
+/* rnn_cl.c: the sequence ops (rnn.cl). */
+int nncl_cl_embedding(nncl_backend *be, const nncl_args *a);
+int nncl_cl_embedding_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_rnn_cell(nncl_backend *be, const nncl_args *a);
+int nncl_cl_lstm_cell(nncl_backend *be, const nncl_args *a);
+int nncl_cl_lstm_cell_grad(nncl_backend *be, const nncl_args *a);
+int nncl_cl_gru_cell(nncl_backend *be, const nncl_args *a);
+int nncl_cl_gru_cell_grad(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

@@ -149,4 +149,11 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_FOCAL_GRAD] = nncl_cl_focal_grad,
     [NNCL_OP_MATMUL_BATCHED] = nncl_cl_matmul_batched,
     [NNCL_OP_ATTN_SOFTMAX] = nncl_cl_attn_softmax,
+    [NNCL_OP_EMBEDDING] = nncl_cl_embedding,
+    [NNCL_OP_EMBEDDING_GRAD] = nncl_cl_embedding_grad,
+    [NNCL_OP_RNN_CELL] = nncl_cl_rnn_cell,
+    [NNCL_OP_LSTM_CELL] = nncl_cl_lstm_cell,
+    [NNCL_OP_LSTM_CELL_GRAD] = nncl_cl_lstm_cell_grad,
+    [NNCL_OP_GRU_CELL] = nncl_cl_gru_cell,
+    [NNCL_OP_GRU_CELL_GRAD] = nncl_cl_gru_cell_grad,
 };

@@ -116,6 +116,7 @@ static void init_values(struct nncl_ctx *ctx, const nncl_param *p, float *w) {
   }
   for (int64_t i = 0; i < p->numel; i++)
     w[i] = (float)(normal ? scale * nncl_rng_normal(ctx) : scale * (2 * nncl_rng_uniform(ctx) - 1));
+  if (p->zero_row) memset(w + (p->zero_row - 1) * (p->numel / p->shape[0]), 0, (size_t)(p->numel / p->shape[0]) * sizeof *w);
 }
 
 int nncl_graph_alloc_params(nncl_graph *g) {

@@ -67,6 +67,7 @@ typedef struct nncl_param {
   int buffer;                  /* state, not a parameter (running mean): never trained */
   int init;                    /* nncl_init; for buffers NNCL_INIT_ZEROS, -1 = ones, -2 = sinusoidal (T, D) */
   int64_t fan_in, fan_out;
+  int64_t zero_row;            /* 1 + a row (first dim) zeroed after init (padding_idx), 0 none */
 } nncl_param;
 
 typedef struct nncl_graph {

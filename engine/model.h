@@ -8,7 +8,8 @@
 enum nncl_layer_kind {
   NNCL_LAYER_INPUT, NNCL_LAYER_DENSE, NNCL_LAYER_ACT, NNCL_LAYER_ADD, NNCL_LAYER_FLATTEN, NNCL_LAYER_CONV,
   NNCL_LAYER_POOL, NNCL_LAYER_BATCHNORM, NNCL_LAYER_LAYERNORM, NNCL_LAYER_DROPOUT, NNCL_LAYER_CONCAT,
-  NNCL_LAYER_ATTENTION, NNCL_LAYER_TRANSFORMER, NNCL_LAYER_POSENC, NNCL_LAYER_SEQPOOL
+  NNCL_LAYER_ATTENTION, NNCL_LAYER_TRANSFORMER, NNCL_LAYER_POSENC, NNCL_LAYER_SEQPOOL,
+  NNCL_LAYER_RNN, NNCL_LAYER_EMBEDDING
 };
 
 /* attention / transformer as nn.MultiheadAttention / nn.TransformerEncoderLayer
@@ -43,6 +44,22 @@ typedef struct nncl_pool_spec {
   int64_t kernel[2], stride[2], pad[2]; /* pad: symmetric (top/bottom, left/right) */
 } nncl_pool_spec;
 
+/* rnn/lstm/gru as nn.RNN/nn.LSTM/nn.GRU (batch_first) over (T, D) samples. */
+enum { NNCL_CELL_RNN, NNCL_CELL_LSTM, NNCL_CELL_GRU };
+typedef struct nncl_rnn_spec {
+  int cell;                  /* NNCL_CELL_* */
+  int64_t units, layers;     /* H, L */
+  int bidirectional;         /* 0 or 1 */
+  int sequence;              /* return=sequence (N, T, H dirs), else last (N, H dirs) */
+  int relu;                  /* rnn: act=relu instead of tanh */
+  int learned;               /* initial=learned: trainable h0 (and c0), else zeros */
+} nncl_rnn_spec;
+
+/* embedding as nn.Embedding: (T) ids -> (T, dim); padding_idx -1 = none. */
+typedef struct nncl_embedding_spec {
+  int64_t vocab, dim, padding_idx;
+} nncl_embedding_spec;
+
 #define NNCL_LAYER_MAX_IN 8
 #define NNCL_MAX_LAYERS 10000 /* far beyond real networks; bounds the quadratic name checks */
 
@@ -61,6 +78,8 @@ typedef struct nncl_layer {
   float eps, momentum; /* batch/layer norm */
   int norm_dims;     /* layer norm: trailing dims normalised */
   float p;           /* dropout probability */
+  nncl_rnn_spec rnn;
+  nncl_embedding_spec emb;
   int nin;           /* input layers (indices of earlier layers) */
   int in[NNCL_LAYER_MAX_IN];
   int joined;        /* inputs are not just the previous layer (written as from=) */
@@ -94,6 +113,8 @@ int nncl_layer_batchnorm(struct nncl_model *m, const char *name, float eps, floa
 int nncl_layer_layernorm(struct nncl_model *m, const char *name, int dims, float eps);
 int nncl_layer_dropout(struct nncl_model *m, const char *name, float p);
 int nncl_layer_flatten(struct nncl_model *m, const char *name);
+int nncl_layer_recurrent(struct nncl_model *m, const char *name, const nncl_rnn_spec *sp);
+int nncl_layer_embedding(struct nncl_model *m, const char *name, const nncl_embedding_spec *sp);
 
 int nncl_layer_attention(struct nncl_model *m, const char *name, const nncl_seq_spec *sp);
 int nncl_layer_transformer(struct nncl_model *m, const char *name, const nncl_seq_spec *sp);

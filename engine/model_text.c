@@ -14,6 +14,9 @@
  *   attention heads=4 causal=0 dropout=0 bias=1 mask_from=ids mask_pad=0   on (T, D)
  *   transformer heads=4 ff=2048 dropout=0.1 norm=post|pre act=relu|gelu eps=1e-5 (+ as attention)
  *   posenc kind=sinusoidal|learned max_len=512 | seqpool mode=mean|max|last
+ *   lstm|gru|rnn units=H layers=1 bidirectional=0 return=last|sequence initial=zeros|learned
+ *                                        (N, T, D) inputs; rnn also act=tanh|relu
+ *   embedding vocab=V dim=D padding_idx=-1   (N, T) token ids -> (N, T, D)
  * Every layer takes name= and from= (inputs: earlier layers; default the previous one).
  */
 #include <errno.h>
@@ -207,6 +210,39 @@ static int build_seq(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, co
   return nncl_layer_seqpool(m, name, mode);
 }
 
+static int build_recurrent(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l, const char *name) {
+  static const char *const known[] = {"units", "layers", "bidirectional", "return", "initial", "name", "from", NULL};
+  static const char *const known_rnn[] = {"units", "layers", "bidirectional", "return", "initial", "act", "name", "from", NULL};
+  static const char *const known_emb[] = {"vocab", "dim", "padding_idx", "name", "from", NULL};
+  nncl_ctx *ctx = m->ctx;
+  int64_t units, layers, bidir;
+  const char *s;
+  int r;
+  if (!strcmp(l->kind, "embedding")) {
+    nncl_embedding_spec e;
+    if ((r = nncl_mf_check_keys(ctx, mf, l, known_emb)) || (r = nncl_mf_int(ctx, mf, l, "vocab", 0, 1, 1 << 24, &e.vocab)) ||
+        (r = nncl_mf_int(ctx, mf, l, "dim", 0, 1, 1 << 20, &e.dim)) ||
+        (r = nncl_mf_int(ctx, mf, l, "padding_idx", -1, -1, (1 << 24) - 1, &e.padding_idx)))
+      return r;
+    if (e.vocab == 0 || e.dim == 0) return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: embedding needs vocab=V and dim=D", mf->name, l->line, l->col);
+    return nncl_layer_embedding(m, name, &e);
+  }
+  nncl_rnn_spec sp = {.cell = l->kind[0] == 'l' ? NNCL_CELL_LSTM : l->kind[0] == 'g' ? NNCL_CELL_GRU : NNCL_CELL_RNN};
+  if ((r = nncl_mf_check_keys(ctx, mf, l, sp.cell == NNCL_CELL_RNN ? known_rnn : known)) ||
+      (r = nncl_mf_int(ctx, mf, l, "units", 0, 1, 1 << 16, &units)) || (r = nncl_mf_int(ctx, mf, l, "layers", 1, 1, 64, &layers)) ||
+      (r = nncl_mf_int(ctx, mf, l, "bidirectional", 0, 0, 1, &bidir)))
+    return r;
+  if (units == 0) return nncl_err(ctx, NNCL_EFORMAT, "%s:%d:%d: %s needs units=H", mf->name, l->line, l->col, l->kind);
+  if ((s = nncl_mf_get(l, "return")) && strcmp(s, "last") && strcmp(s, "sequence")) return bad_value(ctx, mf, l, "return", "last or sequence");
+  sp.sequence = s && !strcmp(s, "sequence");
+  if ((s = nncl_mf_get(l, "initial")) && strcmp(s, "zeros") && strcmp(s, "learned")) return bad_value(ctx, mf, l, "initial", "zeros or learned");
+  sp.learned = s && !strcmp(s, "learned");
+  if ((s = nncl_mf_get(l, "act")) && strcmp(s, "tanh") && strcmp(s, "relu")) return bad_value(ctx, mf, l, "act", "tanh or relu");
+  sp.relu = s && !strcmp(s, "relu");
+  sp.units = units, sp.layers = layers, sp.bidirectional = (int)bidir;
+  return nncl_layer_recurrent(m, name, &sp);
+}
+
 static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
   nncl_ctx *ctx = m->ctx;
   const char *name = nncl_mf_get(l, "name"), *from = nncl_mf_get(l, "from");
@@ -267,8 +303,10 @@ static int build_line(nncl_model *m, const nncl_mf *mf, const nncl_mf_line *l) {
   if (!strcmp(l->kind, "batchnorm") || !strcmp(l->kind, "layernorm") || !strcmp(l->kind, "dropout")) return build_norm(m, mf, l, name);
   if (!strcmp(l->kind, "attention") || !strcmp(l->kind, "transformer")) return build_attn(m, mf, l, name, l->kind[0] == 't');
   if (!strcmp(l->kind, "posenc") || !strcmp(l->kind, "seqpool")) return build_seq(m, mf, l, name);
+  if (!strcmp(l->kind, "lstm") || !strcmp(l->kind, "gru") || !strcmp(l->kind, "rnn") || !strcmp(l->kind, "embedding"))
+    return build_recurrent(m, mf, l, name);
   return nncl_err(ctx, NNCL_EFORMAT,
-                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, conv2d, conv1d, maxpool, avgpool, globalmaxpool, globalavgpool, batchnorm, layernorm, dropout, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, concat, flatten, attention, transformer, posenc, seqpool)",
+                  "%s:%d:%d: unknown layer kind '%s' (expected input, dense, conv2d, conv1d, maxpool, avgpool, globalmaxpool, globalavgpool, batchnorm, layernorm, dropout, lstm, gru, rnn, embedding, attention, transformer, posenc, seqpool, relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, concat, flatten)",
                   mf->name, l->line, l->col, l->kind);
 }
 
@@ -405,6 +443,14 @@ int nncl_model_to_text(const nncl_model *m, char **out) {
       nncl_sb_printf(&sb, "posenc kind=%s max_len=%lld", L->seq.pe_learned ? "learned" : "sinusoidal", (long long)L->seq.max_len);
     } else if (L->kind == NNCL_LAYER_SEQPOOL) {
       nncl_sb_printf(&sb, "seqpool mode=%s", L->seq.pool == NNCL_SEQPOOL_MAX ? "max" : L->seq.pool == NNCL_SEQPOOL_LAST ? "last" : "mean");
+    } else if (L->kind == NNCL_LAYER_RNN) {
+      const nncl_rnn_spec *q = &L->rnn;
+      nncl_sb_printf(&sb, "%s units=%lld layers=%lld bidirectional=%d return=%s initial=%s", nncl_layer_kind_name(L), (long long)q->units,
+                     (long long)q->layers, q->bidirectional, q->sequence ? "sequence" : "last", q->learned ? "learned" : "zeros");
+      if (q->cell == NNCL_CELL_RNN) nncl_sb_printf(&sb, " act=%s", q->relu ? "relu" : "tanh");
+    } else if (L->kind == NNCL_LAYER_EMBEDDING) {
+      nncl_sb_printf(&sb, "embedding vocab=%lld dim=%lld padding_idx=%lld", (long long)L->emb.vocab, (long long)L->emb.dim,
+                     (long long)L->emb.padding_idx);
     } else {
       nncl_sb_printf(&sb, "%s", nncl_layer_kind_name(L));
       if (L->kind == NNCL_LAYER_ACT && (L->act == NNCL_ACT_LEAKY_RELU || L->act == NNCL_ACT_ELU))

@@ -8,6 +8,7 @@
 #include "ref_ops.h"
 #include "ref_seq.h"
 #include "ref_vision.h"
+#include "ref_rnn.h"
 #include "testutil.h"
 
 #define MAX_CASES 128
@@ -422,6 +423,10 @@ int main(void)
     }
     if (refs_owns(op)) {
       printf("%-20s (tested by test_ops_seq)\n", op_name(op));
+      continue;
+    }
+    if (refr_owns(op)) {
+      printf("%-20s (tested by test_ops_rnn)\n", op_name(op));
       continue;
     }
     int n = cases_for(op, cases), bad = 0;

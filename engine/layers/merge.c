@@ -20,6 +20,8 @@ const char *nncl_layer_kind_name(const nncl_layer *L) {
   case NNCL_LAYER_TRANSFORMER: return "transformer";
   case NNCL_LAYER_POSENC: return "posenc";
   case NNCL_LAYER_SEQPOOL: return "seqpool";
+  case NNCL_LAYER_RNN: return L->rnn.cell == NNCL_CELL_LSTM ? "lstm" : L->rnn.cell == NNCL_CELL_GRU ? "gru" : "rnn";
+  case NNCL_LAYER_EMBEDDING: return "embedding";
   }
   return nncl_act_name(L->act);
 }

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""PyTorch runs recurrent models trained in nncl: the helper (torch_ckpt_helper) trains a
+model for 8 Adam steps on random data and saves it; this script builds the same network
+from the "model" description in the checkpoint's metadata with torch.nn.LSTM / GRU / RNN
+(batch_first=True) and nn.Linear modules named like nncl's layers, loads the weights with
+load_state_dict(strict=True) (nncl's names are torch's state_dict names), and compares
+torch's outputs (float64) with nncl's: within 1e-5 relative.
+
+usage: torch_load_rnn.py HELPER MODEL...
+Fails (never skips) when torch or safetensors is missing: CI installs both.
+"""
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+except ImportError as e:
+    print(f"FAIL torch_load_rnn needs numpy, torch and safetensors in {sys.executable}: {e}")
+    sys.exit(1)
+
+
+def parse(text):
+    """(kind, {key: value}) per line of a model description (as nncl writes it: no quotes)."""
+    out = []
+    for line in text.splitlines():
+        toks = line.split("#", 1)[0].split()
+        if toks:
+            out.append((toks[0], dict(t.split("=", 1) for t in toks[1:])))
+    return out
+
+
+class Recurrent(nn.Module):
+    """nncl lstm/gru/rnn: torch's module; return=last is h_n of the last layer, both
+    directions concatenated."""
+
+    def __init__(self, kind, d_in, kv):
+        super().__init__()
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
+        extra = {"nonlinearity": kv.get("act", "tanh")} if kind == "rnn" else {}
+        self.m = cls(d_in, int(kv["units"]), num_layers=int(kv.get("layers", 1)),
+                     bidirectional=kv.get("bidirectional", "0") == "1", batch_first=True, **extra)
+        self.kind, self.seq = kind, kv.get("return", "last") == "sequence"
+        if kv.get("initial", "zeros") != "zeros":
+            raise ValueError("initial=learned has no torch.nn equivalent module")
+
+    def forward(self, x):
+        out, h = self.m(x)
+        h = h[0] if self.kind == "lstm" else h
+        dirs = 2 if self.m.bidirectional else 1
+        return out if self.seq else torch.cat([h[-dirs + k] for k in range(dirs)], 1)
+
+
+class Net(nn.Module):
+    """The description as modules named like nncl's layers: the checkpoint's
+    "<layer>.weight_ih_l0" is "<layer>.m.weight_ih_l0" here (renamed on load)."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.layers = []
+        shape = None
+        for kind, kv in parse(text):
+            if kind == "input":
+                shape = [int(d) for d in kv["shape"].split(",")]
+                self.input_shape = shape
+                continue
+            if kind in ("lstm", "gru", "rnn"):
+                m = Recurrent(kind, shape[-1], kv)
+                dirs = 2 if kv.get("bidirectional", "0") == "1" else 1
+                shape = [shape[0], int(kv["units"]) * dirs] if m.seq else [int(kv["units"]) * dirs]
+            elif kind == "dense":
+                m = nn.Linear(int(np.prod(shape)), int(kv["units"]))
+                shape = [int(kv["units"])]
+            elif kind == "softmax":
+                m = nn.Softmax(dim=1)
+            else:
+                raise ValueError(f"layer kind {kind} is not handled here")
+            self.add_module(kv["name"], m)
+            self.layers.append((kind, m))
+
+    def forward(self, x):
+        x = x.reshape([x.shape[0]] + self.input_shape)
+        for kind, m in self.layers:
+            x = m(x.flatten(1) if kind in ("dense", "softmax") else x)
+        return x
+
+
+def check(helper, model_path, tmp):
+    out = os.path.join(tmp, os.path.basename(model_path) + ".out")
+    os.makedirs(out, exist_ok=True)
+    cmd = [helper, model_path, out]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(r.stdout)
+    if r.returncode:
+        print(f"FAIL {shlex.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+        return False
+    ckpt = os.path.join(out, "model.safetensors")
+    tensors = load_file(ckpt)
+    with safe_open(ckpt, framework="pt") as f:
+        text = f.metadata()["model"]
+    moments = [v for k, v in tensors.items() if k.startswith("optimizer.")]
+    if not moments or not any(bool(torch.any(v != 0)) for v in moments):
+        print(f"FAIL {model_path}: the checkpoint holds no trained optimizer state: the model was not trained")
+        return False
+    net = Net(text).double()
+    names = dict(net.named_modules())
+    weights = {}
+    for k, v in tensors.items():
+        if k.startswith("optimizer."):
+            continue
+        layer, rest = k.split(".", 1)
+        weights[f"{layer}.m.{rest}" if isinstance(names.get(layer), Recurrent) else k] = v.double()
+    net.load_state_dict(weights, strict=True)
+    x = np.fromfile(os.path.join(out, "x.f32"), dtype="<f4").reshape(-1, int(np.prod(net.input_shape)))
+    y_nncl = np.fromfile(os.path.join(out, "y.f32"), dtype="<f4").reshape(x.shape[0], -1)
+    with torch.no_grad():
+        y_torch = net(torch.from_numpy(x.astype(np.float64))).numpy()
+    if y_torch.shape != y_nncl.shape:
+        print(f"FAIL {model_path}: torch output {y_torch.shape}, nncl {y_nncl.shape}")
+        return False
+    err = np.abs(y_nncl - y_torch)
+    bad = np.argwhere(err > 1e-5 * np.abs(y_torch) + 1e-8)
+    if len(bad):
+        i = tuple(bad[0])
+        print(f"FAIL {model_path}: {len(bad)} of {err.size} outputs beyond 1e-5 relative; first {i}: "
+              f"nncl {y_nncl[i]:.9g}, torch {y_torch[i]:.9g}")
+        return False
+    nparams = sum(v.numel() for v in weights.values())
+    print(f"ok   {os.path.basename(model_path)}: {nparams} parameters trained in nncl load into torch {torch.__version__} "
+          f"modules; outputs {y_nncl.shape} match (max rel err {float(np.max(err / np.abs(y_torch))):.2e})")
+    return True
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    helper, models = sys.argv[1], sys.argv[2:]
+    good = True
+    with tempfile.TemporaryDirectory(prefix="nncl-torch-rnn-") as tmp:
+        for m in models:
+            good &= check(helper, m, tmp)
+    print("PASSED" if good else "FAILED")
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
