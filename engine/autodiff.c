@@ -90,14 +90,15 @@ static int scale_grad(nncl_graph *g, int i) {
   return r ? r : nncl_grad_commit(g, x);
 }
 
-/* y = softmax(x) per row: dx = y (dy - sum(dy y)) */
+/* y = softmax(x) over the last dim: dx = y (dy - sum(dy y)) */
 static int softmax_grad(nncl_graph *g, int i) {
   nncl_node *n = &g->nodes[i];
   int x = n->in[0];
   if (!needs(g, x)) return 0;
   nncl_args a = {0};
   a.t[0] = n->val, a.t[1] = n->grad, a.t[2] = nncl_grad_target(g, x);
-  a.n[0] = (size_t)g->rows, a.n[1] = (size_t)n->cols;
+  a.n[1] = nncl_node_last(n);
+  a.n[0] = nncl_node_elems(g, n) / a.n[1];
   int r = nncl_run(nncl_ctx_be(g->ctx), NNCL_OP_SOFTMAX_GRAD, &a);
   return r ? r : nncl_grad_commit(g, x);
 }

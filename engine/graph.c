@@ -349,10 +349,10 @@ static int forward_node(nncl_graph *g, nncl_backend *be, int i, int rows) {
     a.n[1] = nncl_node_last(n);
     a.n[0] = elems / a.n[1];
     break;
-  case NNCL_OP_SOFTMAX:
+  case NNCL_OP_SOFTMAX: /* over the last dim, as nn.Softmax(dim=-1) */
     a.t[1] = n->val;
-    a.n[0] = (size_t)rows;
-    a.n[1] = (size_t)n->cols;
+    a.n[1] = nncl_node_last(n);
+    a.n[0] = elems / a.n[1];
     break;
   case NNCL_OP_ADD:
     a.t[2] = n->val;
