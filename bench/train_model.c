@@ -1,10 +1,15 @@
-/* train_mlp.c - training throughput of the seed network (784-128-64-10, ReLU, ReLU,
- * softmax; Adam lr 1e-3, batch 64, shuffled) on Fashion-MNIST: the C backend, OpenCL when
- * a device opens, and PyTorch in the same run (bench/train_mlp_torch.py) when
- * /usr/bin/python3 imports torch. Each figure is the median of --repeats epochs (or of
- * --batches batches each) timed around nncl_fit; ratios are nncl / PyTorch.
+/* train_model.c - training throughput of a model file on Fashion-MNIST (Adam lr 1e-3,
+ * batch 64, shuffled): the C backend, OpenCL when a device opens, and PyTorch's version of
+ * the same network in the same run (bench/train_torch.py) when /usr/bin/python3 imports
+ * torch. Each figure is the median of --repeats epochs (or of --batches batches each) timed
+ * around nncl_fit; ratios are nncl / PyTorch.
  *
- * usage: train_mlp [--data DIR] [--threads N] [--batches N] [--repeats N] [--device DEV] [--no-torch]
+ * usage: train_model MODEL [--torch mlp|cnn|lstm|transformer|none] [--data DIR] [--threads N]
+ *                    [--batches N] [--repeats N] [--device DEV]
+ *   MODEL: a model file, e.g. examples/models/seed_mlp.txt (relative paths are also tried
+ *          under the source tree)
+ *   --torch: PyTorch's model (default: from the file name: seed_mlp mlp, lenet5 cnn,
+ *            lstm_rows lstm, transformer_rows transformer; else none)
  *   --device: the OpenCL device string (default $NNCL_DEVICE when it names cl, else "cl")
  */
 #include <stdio.h>
@@ -20,17 +25,20 @@
 #define BATCH 64
 #define MAX_REPEATS 15
 
-static const char seed_text[] =
-  "input shape=784\n"
-  "dense units=128 act=relu\n"
-  "dense units=64 act=relu\n"
-  "dense units=10\n"
-  "softmax\n";
-
 typedef struct opts {
-  const char *data, *device;
-  int threads, batches, repeats, torch;
+  const char *model, *torch, *data, *device;
+  int threads, batches, repeats;
 } opts;
+
+/* PyTorch's twin of the example models, by file name. */
+static const char *torch_twin(const char *model) {
+  static const char *const twins[][2] = {
+    {"seed_mlp.txt", "mlp"}, {"lenet5.txt", "cnn"}, {"lstm_rows.txt", "lstm"}, {"transformer_rows.txt", "transformer"}};
+  const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+  for (size_t k = 0; k < sizeof twins / sizeof *twins; k++)
+    if (!strcmp(base, twins[k][0])) return twins[k][1];
+  return "none";
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -84,8 +92,8 @@ static int last_loss(void *user, const nncl_epoch_stats *s, int epoch_end) {
   return 0;
 }
 
-/* Times `repeats` epochs of the seed network on `device`; rates in samples/s. Returns 0,
- * or a status with the reason in why. */
+/* Times `repeats` epochs of the model on `device`; rates in samples/s. Returns 0, or a
+ * status with the reason in why. */
 static int run_nncl(const opts *o, const char *device, double *rates, char *desc, size_t dlen, char *why, size_t wlen) {
   nncl_ctx_params p;
   nncl_ctx_params_init(&p);
@@ -105,8 +113,8 @@ static int run_nncl(const opts *o, const char *device, double *rates, char *desc
   const nncl_dataset *train = all;
   if (o->batches > 0 && (int64_t)o->batches * BATCH < nncl_dataset_size(all)) {
     int64_t n = (int64_t)o->batches * BATCH;
-    const int64_t shape[1] = {784};
-    x = malloc((size_t)n * 784 * sizeof *x);
+    const int64_t shape[1] = {nncl_dataset_sample_size(all)};
+    x = malloc((size_t)n * (size_t)shape[0] * sizeof *x);
     y = malloc((size_t)n * sizeof *y);
     if (!x || !y) {
       r = NNCL_ENOMEM;
@@ -126,7 +134,9 @@ static int run_nncl(const opts *o, const char *device, double *rates, char *desc
   double loss = 0;
   fp.progress = last_loss;
   fp.user = &loss;
-  if ((r = nncl_model_parse(ctx, seed_text, "seed", &m)) || (r = nncl_model_compile(m, BATCH, NNCL_MODE_TRAIN)) ||
+  char path[4096];
+  snprintf(path, sizeof path, "%s%s", access(o->model, R_OK) ? NNCL_SOURCE_DIR "/" : "", o->model);
+  if ((r = nncl_model_parse_file(ctx, path, &m)) || (r = nncl_model_compile(m, BATCH, NNCL_MODE_TRAIN)) ||
       (r = nncl_optim_create(m, &op, &opt)))
     goto done;
   printf("  %-8s", device);
@@ -150,14 +160,14 @@ done:
   return r;
 }
 
-/* PyTorch's median samples/s from bench/train_mlp_torch.py, or a negative value. */
+/* PyTorch's median samples/s from bench/train_torch.py, or a negative value. */
 static double run_torch(const opts *o, char version[64]) {
   if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return -1;
   char cmd[8192], line[1024];
   snprintf(cmd, sizeof cmd,
-           "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=%d /usr/bin/python3 '%s/bench/train_mlp_torch.py' --data '%s' "
+           "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=%d /usr/bin/python3 '%s/bench/train_torch.py' --model %s --data '%s' "
            "--threads %d --batches %d --repeats %d",
-           o->threads, NNCL_SOURCE_DIR, o->data, o->threads, o->batches, o->repeats);
+           o->threads, NNCL_SOURCE_DIR, o->torch, o->data, o->threads, o->batches, o->repeats);
   FILE *f = popen(cmd, "r");
   if (!f) return -1;
   double rate = -1;
@@ -171,16 +181,18 @@ static double run_torch(const opts *o, char version[64]) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: train_mlp [--data DIR] [--threads N] [--batches N] [--repeats N] [--device DEV] [--no-torch]\n");
+  fprintf(stderr, "usage: train_model MODEL [--torch mlp|cnn|lstm|transformer|none] [--data DIR] [--threads N] [--batches N]\n"
+                  "                   [--repeats N] [--device DEV]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
-  opts o = {.data = "/usr/share/datasets/fashion-mnist", .threads = 2, .repeats = 3, .torch = 1};
+  opts o = {.data = "/usr/share/datasets/fashion-mnist", .threads = 2, .repeats = 3};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--no-torch")) o.torch = 0;
+    if (a[0] != '-' && !o.model) o.model = a;
     else if (!v) return usage();
+    else if (!strcmp(a, "--torch")) o.torch = v, i++;
     else if (!strcmp(a, "--data")) o.data = v, i++;
     else if (!strcmp(a, "--device")) o.device = v, i++;
     else if (!strcmp(a, "--threads")) o.threads = atoi(v), i++;
@@ -188,13 +200,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--repeats")) o.repeats = atoi(v), i++;
     else return usage();
   }
-  if (o.threads < 1 || o.batches < 0 || o.repeats < 1 || o.repeats > MAX_REPEATS) return usage();
+  if (!o.model || o.threads < 1 || o.batches < 0 || o.repeats < 1 || o.repeats > MAX_REPEATS) return usage();
+  if (!o.torch) o.torch = torch_twin(o.model);
+  int torch = strcmp(o.torch, "none") != 0;
   const char *env = getenv("NNCL_DEVICE");
   const char *cl_dev = o.device ? o.device : env && !strncmp(env, "cl", 2) ? env : "cl";
 
   char cpu[256], why[1024], tv[64];
   cpu_model(cpu, sizeof cpu);
-  printf("train_mlp: seed network 784-128-64-10, Adam lr 1e-3, batch %d, %s, median of %d\n", BATCH,
+  printf("train_model: %s (PyTorch: %s), Adam lr 1e-3, batch %d, %s, median of %d\n", o.model, o.torch, BATCH,
          o.batches ? "limited batches" : "full epochs", o.repeats);
   printf("machine: %s, %ld cores online, %d threads, nncl %s, load average %.2f\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
          o.threads, nncl_version(), loadavg());
@@ -204,15 +218,15 @@ int main(int argc, char **argv) {
   double c_rates[MAX_REPEATS], cl_rates[MAX_REPEATS], c_med = -1, cl_med = -1, rss = -1;
   char c_desc[512] = "", cl_desc[512] = "";
   if (run_nncl(&o, "c", c_rates, c_desc, sizeof c_desc, why, sizeof why)) {
-    fprintf(stderr, "train_mlp: C backend failed: %s\n", why);
+    fprintf(stderr, "train_model: C backend failed: %s\n", why);
     return 1;
   }
   c_med = median(c_rates, o.repeats);
   rss = peak_rss_mb();
   if (run_nncl(&o, cl_dev, cl_rates, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
   else printf("  %-8s not run: %s\n", cl_dev, why);
-  double t_med = o.torch ? run_torch(&o, tv) : -1;
-  if (o.torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
+  double t_med = torch ? run_torch(&o, tv) : -1;
+  if (torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
 
   printf("\nresults (median samples/s; load average now %.2f):\n", loadavg());
   printf("  nncl C       %10.0f   %s\n", c_med, c_desc);

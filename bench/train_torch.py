@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""PyTorch side of bench/train_lstm.c: LSTMNet of /work/shared/reference/torch_fmnist.py
-(image rows as 28 steps of 28 pixels, nn.LSTM(28, 128, batch_first), the last hidden state,
-nn.Linear(128, 10); cross entropy on the logits), Adam lr 1e-3, batch 64, shuffled, on Fashion-MNIST scaled to [0, 1]
-as /work/shared/reference/torch_fmnist.py does. Each repeat is one timed epoch (or
---batches batches) including the per-batch index gather.
+"""PyTorch side of bench/train_model.c: the models of /work/shared/reference/torch_fmnist.py
+(the script behind the figures in the issues): mlp (the seed network 784-128-64-10), cnn
+(LeNet-5 with ReLU and max pooling), lstm (image rows as 28 steps, nn.LSTM(28, 128), the last
+hidden state, a linear layer), transformer (rows embedded to 64, two
+nn.TransformerEncoderLayer(64, 4, 128) blocks, mean over the steps, a linear layer); cross
+entropy on the logits, Adam lr 1e-3, batch 64, shuffled, Fashion-MNIST scaled to [0, 1].
+Each repeat is one timed epoch (or --batches batches) including the per-batch index gather.
 
-usage: train_lstm_torch.py [--data DIR] [--threads N] [--batches N] [--repeats N]
+usage: train_torch.py --model mlp|cnn|lstm|transformer [--data DIR] [--threads N] [--batches N] [--repeats N]
 Prints "torch VERSION threads N", one "repeat ..." line per repeat and
-"median_samples_per_s X" last (read by train_lstm.c).
+"median_samples_per_s X" last (read by train_model.c).
 """
 import argparse
 import gzip
@@ -31,6 +33,28 @@ def load_idx(path):
     return np.frombuffer(buf, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f1, self.f2, self.f3 = nn.Linear(784, 128), nn.Linear(128, 64), nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.f3(F.relu(self.f2(F.relu(self.f1(x.reshape(x.shape[0], 784))))))
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
+        self.f1, self.f2, self.f3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], 1, 28, 28)
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.max_pool2d(F.relu(self.c2(x)), 2)
+        return self.f3(F.relu(self.f2(F.relu(self.f1(x.flatten(1))))))
+
+
 class LSTMNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -42,8 +66,24 @@ class LSTMNet(nn.Module):
         return self.fc(h[-1])
 
 
+class TransformerNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(28, 64)
+        layer = nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, num_layers=2)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(self.enc(self.embed(x.reshape(x.shape[0], 28, 28))).mean(dim=1))
+
+
+MODELS = {"mlp": MLP, "cnn": LeNet, "lstm": LSTMNet, "transformer": TransformerNet}
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=sorted(MODELS), required=True)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", type=int, default=0)
@@ -55,10 +95,11 @@ def main():
     X = torch.from_numpy(load_idx(os.path.join(a.data, "train-images-idx3-ubyte")).astype(np.float32) / 255.0)
     Y = torch.from_numpy(load_idx(os.path.join(a.data, "train-labels-idx1-ubyte")).astype(np.int64))
     n = X.shape[0]
-    if a.batches and a.batches * a.bs < n:  # the first samples, as train_lstm.c takes them
+    if a.batches and a.batches * a.bs < n:  # the first samples, as train_model.c takes them
         n = a.batches * a.bs
         X, Y = X[:n], Y[:n]
-    model = LSTMNet()
+    model = MODELS[a.model]()
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     print(f"torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
