@@ -24,7 +24,8 @@
   X(CONV, conv)               \
   X(POOL, pool)               \
   X(NORM, norm)               \
-  X(DROPOUT, dropout)
+  X(DROPOUT, dropout)         \
+  X(CLIP, clip)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -94,7 +95,14 @@ enum {
   X(LAYERNORM_GRAD_WIDE, NORM, layernorm_grad_wide)          \
   X(LAYERNORM_GRAD_COLS, NORM, layernorm_grad_cols)          \
   X(DROPOUT, DROPOUT, dropout)                               \
-  X(DROPOUT_GRAD, DROPOUT, dropout_grad)
+  X(DROPOUT_GRAD, DROPOUT, dropout_grad)                     \
+  X(RMSPROP_UPDATE, OPTIM, rmsprop_update)                   \
+  X(ADAGRAD_UPDATE, OPTIM, adagrad_update)                   \
+  X(SUMSQ_PART, CLIP, sumsq_part)                            \
+  X(SUMSQ_FINAL, CLIP, sumsq_final)                          \
+  X(CLIP_SCALE, CLIP, clip_scale)                            \
+  X(CLAMP, CLIP, clamp_fwd)                                  \
+  X(NONFINITE, CLIP, nonfinite)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -282,6 +290,13 @@ int nncl_cl_layernorm(nncl_backend *be, const nncl_args *a);
 int nncl_cl_layernorm_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout(nncl_backend *be, const nncl_args *a);
 int nncl_cl_dropout_grad(nncl_backend *be, const nncl_args *a);
+/* optim_cl.c: RMSprop, Adagrad (optim.cl), clipping and the finite check (clip.cl). */
+int nncl_cl_rmsprop_update(nncl_backend *be, const nncl_args *a);
+int nncl_cl_adagrad_update(nncl_backend *be, const nncl_args *a);
+int nncl_cl_sumsq(nncl_backend *be, const nncl_args *a);
+int nncl_cl_clip_scale(nncl_backend *be, const nncl_args *a);
+int nncl_cl_clamp(nncl_backend *be, const nncl_args *a);
+int nncl_cl_nonfinite(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

@@ -145,4 +145,10 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_DROPOUT] = nncl_cl_dropout,
     [NNCL_OP_DROPOUT_GRAD] = nncl_cl_dropout_grad,
     [NNCL_OP_COPY2D] = nncl_cl_copy2d,
+    [NNCL_OP_RMSPROP_UPDATE] = nncl_cl_rmsprop_update,
+    [NNCL_OP_ADAGRAD_UPDATE] = nncl_cl_adagrad_update,
+    [NNCL_OP_SUMSQ] = nncl_cl_sumsq,
+    [NNCL_OP_CLIP_SCALE] = nncl_cl_clip_scale,
+    [NNCL_OP_CLAMP] = nncl_cl_clamp,
+    [NNCL_OP_NONFINITE] = nncl_cl_nonfinite,
 };

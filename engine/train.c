@@ -187,6 +187,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
   for (int64_t i = 0; i < train->n; i++) order[i] = i;
   if ((r = ws_init(&w, m, p->loss))) goto done;
   int64_t batches = (train->n + p->batch - 1) / p->batch;
+  if ((r = nncl_sched_fit_begin(o, batches, p->epochs))) goto done;
   for (int ep = 1; ep <= p->epochs && !r; ep++) {
     if (p->shuffle)
       for (int64_t i = train->n - 1; i > 0; i--) {
@@ -199,7 +200,12 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     for (int64_t b = 0; b < batches && !r; b++) {
       int64_t s = b * p->batch;
       int n = (int)(train->n - s < p->batch ? train->n - s : p->batch);
-      if ((r = ws_load(&w, train, order, s, n)) || (r = ws_step(&w, n, 1)) || (r = nncl_optim_step(o))) break;
+      int stop = 0; /* the NaN/Inf guard (and lr-find's recorder) before the update */
+      if ((r = ws_load(&w, train, order, s, n)) || (r = ws_step(&w, n, 1)) ||
+          (r = nncl_guard_batch(o, (nncl_ref){w.rows, 0}, n, ep, b + 1, &stop)))
+        break;
+      if (stop) goto done;
+      if ((r = nncl_optim_step(o))) break;
       if (ep == 1 && b == 0) {
         nncl_backend *be = nncl_ctx_be(m->ctx);
         if ((r = be->finish(be))) break;
@@ -224,6 +230,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     }
     if (r) break;
     if (val && (r = eval_ws(&w, val, &st.val_loss, &st.val_acc))) break;
+    if ((r = nncl_optim_epoch_end(o, val ? st.val_loss : st.train_loss))) break;
     if (p->checkpoint && (r = nncl_save(m, o, ep, p->checkpoint))) break;
     if (p->progress && p->progress(p->user, &st, 1)) break;
   }

@@ -6,6 +6,7 @@
  * run to run and with one thread. */
 #include "fallback/fb.h"
 #include "ref_ops.h"
+#include "ref_optim.h"
 #include "ref_vision.h"
 #include "testutil.h"
 
@@ -413,6 +414,10 @@ int main(void)
   for (int op = 0; op < NNCL_OP_COUNT; op++) {
     if (refv_owns(op)) {
       printf("%-20s (tested by test_ops_vision)\n", op_name(op));
+      continue;
+    }
+    if (refo_owns(op)) {
+      printf("%-20s (tested by test_ops_optim)\n", op_name(op));
       continue;
     }
     int n = cases_for(op, cases), bad = 0;
