@@ -221,13 +221,13 @@ int nncl_schedule_parse(const char *spec, nncl_schedule_params *p, char *err, si
     int ok = *end == 0 && isfinite(v), is_int = ok && v == floor(v) && fabs(v) < 2e9;
     if (!strcmp(key, "milestones")) {
       p->nmilestones = 0;
+      ok = 1;
       for (char *q = val; ok && *q;) {
         long m = strtol(q, &end, 10);
         ok = end != q && (*end == '/' || !*end) && m >= 0 && m < 2000000000 && p->nmilestones < NNCL_SCHED_MAX_MILESTONES;
         if (ok) p->milestones[p->nmilestones++] = (int)m;
         q = *end ? end + 1 : end;
       }
-      ok = ok || (is_int && (p->nmilestones = 1, p->milestones[0] = (int)v, 1));
     } else {
       struct { const char *k; float *f; int *i; int64_t *l; } keys[] = {
         {"gamma", &p->gamma, 0, 0}, {"step_size", 0, &p->step_size, 0}, {"t_max", 0, &p->t_max, 0}, {"t_0", 0, &p->t_0, 0},
