@@ -1,4 +1,4 @@
-/* nncl.c - the command line: devices | summary | train | eval | predict. */
+/* nncl.c - the command line: devices | summary | train | eval | predict | lr-find. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lr_plot.h"
 #include "nncl.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -44,6 +45,9 @@ typedef struct opts {
   int epochs, batch, threads, count, verbose;
   double lr, val, momentum, weight_decay;
   unsigned long long seed;
+  const char *schedule, *wd_mode;              /* the training toolbox */
+  double clip_norm, clip_value, start_lr, end_lr;
+  int steps;
 } opts;
 
 static int parse_num(const char *s, double lo, double hi, double *out) {
@@ -83,6 +87,10 @@ static int parse_opts(int argc, char **argv, opts *o, const char **pos, int maxp
       {"--threads", 0, &o->threads, 0, 0, 1024}, {"--count", 0, &o->count, 0, 1, INT_MAX},
       {"--lr", 0, 0, &o->lr, 1e-12, 1e3}, {"--val", 0, 0, &o->val, 0, 0.9},
       {"--momentum", 0, 0, &o->momentum, 0, 0.999999}, {"--weight-decay", 0, 0, &o->weight_decay, 0, 10},
+      {"--schedule", &o->schedule, 0, 0, 0, 0}, {"--weight-decay-mode", &o->wd_mode, 0, 0, 0, 0},
+      {"--clip-norm", 0, 0, &o->clip_norm, 1e-12, 1e12}, {"--clip-value", 0, 0, &o->clip_value, 1e-12, 1e12},
+      {"--start-lr", 0, 0, &o->start_lr, 1e-12, 1e6}, {"--end-lr", 0, 0, &o->end_lr, 1e-12, 1e6},
+      {"--steps", 0, &o->steps, 0, 2, 1000000},
     };
     size_t k;
     for (k = 0; k < sizeof table / sizeof *table; k++)
@@ -121,6 +129,28 @@ static int load_model(nncl_ctx *ctx, const char *path, nncl_model **m) {
   size_t n = strlen(path);
   int r = n > 12 && !strcmp(path + n - 12, ".safetensors") ? nncl_load(ctx, path, m, NULL) : nncl_model_parse_file(ctx, path, m);
   return r ? fail_ctx(ctx, r, "cannot load model") : 0;
+}
+
+/* Optimizer settings from --optimizer, --lr, --momentum, --weight-decay[-mode], --clip-*. */
+static int optim_from_opts(const opts *o, nncl_optim_params *op) {
+  nncl_optim_params_init(op);
+  static const struct { const char *name; int kind; } kinds[] = {
+    {"adam", NNCL_OPT_ADAM}, {"adamw", NNCL_OPT_ADAMW}, {"sgd", NNCL_OPT_SGD}, {"rmsprop", NNCL_OPT_RMSPROP}, {"adagrad", NNCL_OPT_ADAGRAD},
+  };
+  size_t k = 0;
+  while (k < sizeof kinds / sizeof *kinds && strcmp(o->optimizer, kinds[k].name)) k++;
+  if (k == sizeof kinds / sizeof *kinds) return fail("unknown optimizer '%s'%s (adam, adamw, sgd, rmsprop, adagrad)", o->optimizer, "");
+  op->kind = kinds[k].kind;
+  if (op->kind == NNCL_OPT_ADAGRAD) op->eps = 1e-10f; /* PyTorch's Adagrad default */
+  op->lr = (float)o->lr;
+  op->momentum = (float)o->momentum;
+  op->weight_decay = (float)o->weight_decay;
+  if (o->wd_mode && strcmp(o->wd_mode, "l2") && strcmp(o->wd_mode, "decoupled"))
+    return fail("--weight-decay-mode: '%s'%s (l2 or decoupled)", o->wd_mode, "");
+  op->decoupled_wd = o->wd_mode && !strcmp(o->wd_mode, "decoupled");
+  op->clip_norm = (float)o->clip_norm;
+  op->clip_value = (float)o->clip_value;
+  return 0;
 }
 
 /* ---- devices, summary ------------------------------------------------------------- */
@@ -191,9 +221,17 @@ static const char train_usage[] =
   "  --epochs N        epochs (default 5)\n"
   "  --batch N         batch size (default 64)\n"
   "  --lr F            learning rate (default 1e-3)\n"
-  "  --optimizer NAME  adam | adamw | sgd (default adam)\n"
-  "  --momentum F      SGD momentum (default 0)\n"
-  "  --weight-decay F  L2 (sgd, adam) or decoupled (adamw) weight decay (default 0)\n"
+  "  --optimizer NAME  adam | adamw | sgd | rmsprop | adagrad (default adam)\n"
+  "  --momentum F      SGD and RMSprop momentum (default 0)\n"
+  "  --weight-decay F  weight decay (default 0): an L2 penalty added to the gradient, except\n"
+  "                    adamw's, which is decoupled (w *= 1 - lr wd)\n"
+  "  --weight-decay-mode l2|decoupled  choose that for any optimizer (default l2; adamw: decoupled)\n"
+  "  --clip-norm F     clip the gradients' global L2 norm to F before each step\n"
+  "  --clip-value F    clamp every gradient to [-F, F] before each step\n"
+  "  --schedule SPEC   learning-rate schedule KIND[:key=value,...] (see README): constant,\n"
+  "                    step, multistep, exponential, cosine, cosine-restarts, plateau\n"
+  "                    (on the validation loss), onecycle; keys warmup=STEPS and\n"
+  "                    base_batch=N (lr * batch / N) combine with any kind\n"
   "  --val F           fraction of the training set held out for validation (default 0)\n"
   "  --device DEV      auto | c | cl[:name][:gpu|cpu|acc][:index] (default $NNCL_DEVICE or auto)\n"
   "  --threads N       C backend threads (default: all cores)\n"
@@ -208,14 +246,11 @@ static int cmd_train(int argc, char **argv) {
   if (parse_opts(argc, argv, &o, pos, 1, &np, train_usage)) return 1;
   if (np != 1) return fail("train needs a MODEL file (see --help)%s%s", "", "");
   nncl_optim_params op;
-  nncl_optim_params_init(&op);
-  if (!strcmp(o.optimizer, "adam")) op.kind = NNCL_OPT_ADAM;
-  else if (!strcmp(o.optimizer, "adamw")) op.kind = NNCL_OPT_ADAMW;
-  else if (!strcmp(o.optimizer, "sgd")) op.kind = NNCL_OPT_SGD;
-  else return fail("unknown optimizer '%s'%s (adam, adamw, sgd)", o.optimizer, "");
-  op.lr = (float)o.lr;
-  op.momentum = (float)o.momentum;
-  op.weight_decay = (float)o.weight_decay;
+  nncl_schedule_params sp;
+  char serr[256];
+  nncl_schedule_params_init(&sp);
+  if (optim_from_opts(&o, &op)) return 1;
+  if (o.schedule && nncl_schedule_parse(o.schedule, &sp, serr, sizeof serr)) return fail("--schedule %s%s", serr, "");
 
   nncl_ctx *ctx;
   if (open_ctx(&o, &ctx)) return 1;
@@ -238,7 +273,8 @@ static int cmd_train(int argc, char **argv) {
     fail_ctx(ctx, r, "cannot split the data");
     goto done;
   }
-  if ((r = nncl_model_compile(m, o.batch, NNCL_MODE_TRAIN)) || (r = nncl_optim_create(m, &op, &opt))) {
+  if ((r = nncl_model_compile(m, o.batch, NNCL_MODE_TRAIN)) || (r = nncl_optim_create(m, &op, &opt)) ||
+      (o.schedule && (r = nncl_optim_set_schedule(opt, &sp)))) {
     fail_ctx(ctx, r, "cannot prepare training");
     goto done;
   }
@@ -274,6 +310,75 @@ done:
   nncl_dataset_destroy(val);
   nncl_dataset_destroy(all);
   nncl_dataset_destroy(test);
+  nncl_model_destroy(m);
+  nncl_ctx_destroy(ctx);
+  return rc;
+}
+
+/* ---- lr-find -------------------------------------------------------------------------- */
+
+static const char lr_find_usage[] =
+  "usage: nncl lr-find MODEL --data DIR [options]\n"
+  "  The learning-rate range test (Smith 2015, fastai's lr_find): trains MODEL for up to\n"
+  "  --steps batches of DIR's train IDX files while the rate grows exponentially, records\n"
+  "  the loss, and suggests a rate (steepest descent of the smoothed loss, and the\n"
+  "  minimum / 10). The model's weights are restored afterwards (a checkpoint is not\n"
+  "  modified).\n"
+  "  --start-lr F      first rate (default 1e-7)\n"
+  "  --end-lr F        last rate (default 10)\n"
+  "  --steps N         batches (default 100; stops early when the loss diverges)\n"
+  "  --batch N         batch size (default 64)\n"
+  "  --optimizer ...   and --momentum, --weight-decay, --weight-decay-mode, --clip-norm,\n"
+  "                    --clip-value, --device, --threads, --seed as for train\n"
+  "  --out PREFIX      writes PREFIX.csv (step,lr,loss,smoothed_loss) and PREFIX.svg\n"
+  "                    (default lr_find)\n";
+
+static int cmd_lr_find(int argc, char **argv) {
+  opts o = {.batch = 64, .lr = 1e-3, .seed = 42, .optimizer = "adam", .data = DEFAULT_DATA, .out = "lr_find",
+            .start_lr = 1e-7, .end_lr = 10, .steps = 100};
+  const char *pos[1];
+  int np;
+  if (parse_opts(argc, argv, &o, pos, 1, &np, lr_find_usage)) return 1;
+  if (np != 1) return fail("lr-find needs a MODEL file (see --help)%s%s", "", "");
+  if (!(o.end_lr > o.start_lr)) return fail("--end-lr must exceed --start-lr%s%s", "", "");
+  nncl_optim_params op;
+  if (optim_from_opts(&o, &op)) return 1;
+  nncl_ctx *ctx;
+  if (open_ctx(&o, &ctx)) return 1;
+  nncl_model *m = NULL;
+  nncl_optim *opt = NULL;
+  nncl_dataset *train = NULL;
+  nncl_lr_find_result res = {0};
+  int r, rc = 1;
+  char csv[4096], svg[4096];
+  snprintf(csv, sizeof csv, "%s.csv", o.out);
+  snprintf(svg, sizeof svg, "%s.svg", o.out);
+  if (load_model(ctx, pos[0], &m)) goto done;
+  if ((r = nncl_dataset_load_idx_dir(ctx, o.data, "train", &train))) {
+    fail_ctx(ctx, r, "cannot load training data");
+    goto done;
+  }
+  nncl_lr_find_params lp;
+  nncl_lr_find_params_init(&lp);
+  lp.start_lr = (float)o.start_lr, lp.end_lr = (float)o.end_lr, lp.steps = o.steps, lp.batch = o.batch;
+  if ((r = nncl_model_compile(m, o.batch, NNCL_MODE_TRAIN)) || (r = nncl_optim_create(m, &op, &opt)) ||
+      (r = nncl_lr_find(m, opt, train, &lp, &res))) {
+    fail_ctx(ctx, r, "lr-find failed");
+    goto done;
+  }
+  if (lr_find_write_csv(csv, &res) || lr_find_write_svg(svg, &res)) {
+    fail("cannot write %s / %s", csv, svg);
+    goto done;
+  }
+  printf("lr-find: %d steps from %g to %g (%s, batch %d)%s\n", res.n, res.lr[0], res.lr[res.n - 1], o.optimizer, o.batch,
+         res.diverged ? ", stopped when the loss diverged" : "");
+  printf("suggested learning rate: %.3g (steepest descent); %.3g (minimum / 10)\n", res.lr_steepest, res.lr_min10);
+  printf("curve: %s, plot: %s\n", csv, svg);
+  rc = 0;
+done:
+  nncl_lr_find_result_free(&res);
+  nncl_optim_destroy(opt);
+  nncl_dataset_destroy(train);
   nncl_model_destroy(m);
   nncl_ctx_destroy(ctx);
   return rc;
@@ -376,6 +481,7 @@ static const char usage[] =
   "  train MODEL --data DIR    train on IDX data (e.g. Fashion-MNIST) and report test accuracy\n"
   "  eval CKPT --data DIR      loss and accuracy of a checkpoint on the test set\n"
   "  predict CKPT --data DIR   predictions for the first test samples\n"
+  "  lr-find MODEL --data DIR  learning-rate range test: loss-vs-rate CSV and SVG, a suggested rate\n"
   "  version                   print the version\n";
 
 int main(int argc, char **argv) {
@@ -392,5 +498,6 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
+  if (!strcmp(cmd, "lr-find")) return cmd_lr_find(argc, argv);
   return fail("unknown command '%s'%s (see nncl --help)", cmd, "");
 }
