@@ -30,19 +30,26 @@ static void sumsq_range(void *p, size_t lo, size_t hi)
   }
 }
 
-/* part[b] = 1 when block b holds a NaN or an infinity (exponent bits all ones) */
+/* part[b] = 1 when block b holds a NaN or an infinity: with the sign cleared, adding one
+ * to the exponent field carries into bit 31 exactly when the field is all ones; the
+ * bits are ORed over 16 lanes (integer ops: vectorizes, one-cycle latency) */
 static void nonfinite_range(void *p, size_t lo, size_t hi)
 {
   const block_job *j = p;
   for (size_t b = lo; b < hi; b++) {
-    size_t k0 = b * BLOCK, k1 = k0 + BLOCK < j->n ? k0 + BLOCK : j->n;
-    uint32_t bad = 0;
-    for (size_t k = k0; k < k1; k++) {
-      uint32_t u;
-      memcpy(&u, j->x + k, 4);
-      bad |= (u & 0x7f800000u) == 0x7f800000u;
+    size_t k0 = b * BLOCK, k1 = k0 + BLOCK < j->n ? k0 + BLOCK : j->n, k = k0;
+    uint32_t acc[16] = {0}, u[16];
+    for (; k + 16 <= k1; k += 16) {
+      memcpy(u, j->x + k, sizeof u);
+      for (int i = 0; i < 16; i++) acc[i] |= (u[i] & 0x7fffffffu) + 0x00800000u;
     }
-    j->part[b] = bad;
+    for (; k < k1; k++) {
+      memcpy(u, j->x + k, 4);
+      acc[0] |= (u[0] & 0x7fffffffu) + 0x00800000u;
+    }
+    uint32_t all = 0;
+    for (int i = 0; i < 16; i++) all |= acc[i];
+    j->part[b] = all >> 31;
   }
 }
 
