@@ -77,9 +77,11 @@ int nncl_save(const nncl_model *cm, const nncl_optim *o, int epoch, const char *
              " decoupled_wd=%d alpha=%.9g centered=%d lr_decay=%.9g initial_accumulator=%.9g clip_norm=%.9g clip_value=%.9g lr_now=%.9g",
              o->p.decoupled_wd, o->p.alpha, o->p.centered, o->p.lr_decay, o->p.initial_accumulator, o->p.clip_norm,
              o->p.clip_value, o->lr);
+  char sched[160] = "none";
+  if (o) nncl_sched_state_text(o, sched, sizeof sched);
   nncl_st_kv meta[] = {
     {"format", "pt"}, {"nncl_version", NNCL_VERSION_STRING}, {"nncl_checkpoint_format", FORMAT_VERSION},
-    {"model", text}, {"epoch", ep}, {"step", step}, {"optimizer", o ? opt : "none"},
+    {"model", text}, {"epoch", ep}, {"step", step}, {"optimizer", o ? opt : "none"}, {"lr_schedule", sched},
   };
   r = nncl_st_write(m->ctx, path, t, nt, meta, (int)(sizeof meta / sizeof *meta));
 done:
@@ -152,6 +154,7 @@ int nncl_load_optim(nncl_optim *o, const char *path) {
     }
   if (!r) o->t = step ? strtoll(step, NULL, 10) : 0;
   if (!r && o->t < 0) r = nncl_err(m->ctx, NNCL_EFORMAT, "%s: negative step", path);
+  if (!r) r = nncl_sched_state_parse(o, nncl_st_meta(f, "lr_schedule"));
 done:
   nncl_st_close(f);
   return r;

@@ -58,6 +58,11 @@ void nncl_sched_apply(struct nncl_optim *o);
 /* nncl_fit's start: fills steps_per_epoch, epochs (and the defaults derived from them). */
 int nncl_sched_fit_begin(struct nncl_optim *o, int64_t batches_per_epoch, int epochs);
 
+/* The schedule's own state for checkpoints (ReduceLROnPlateau's; "none" otherwise), and
+ * its restore when o has a PLATEAU schedule (then the rate of step o->t + 1 is set). */
+void nncl_sched_state_text(const struct nncl_optim *o, char *buf, size_t n);
+int nncl_sched_state_parse(struct nncl_optim *o, const char *text);
+
 /* ---- guard.c --------------------------------------------------------------------- */
 /* After forward, loss and backward of a training batch (loss rows t = rows, n of them):
  * sums the batch loss and checks it and the trainable gradients for NaN/Inf on the

@@ -172,6 +172,25 @@ int nncl_sched_fit_begin(nncl_optim *o, int64_t batches_per_epoch, int epochs) {
   return 0;
 }
 
+void nncl_sched_state_text(const nncl_optim *o, char *buf, size_t n) {
+  const nncl_plateau *s = &o->plateau;
+  if (o->has_sched && o->sched.kind == NNCL_SCHED_PLATEAU)
+    snprintf(buf, n, "plateau best=%.17g num_bad=%d cooldown=%d lr=%.17g", s->best, s->num_bad, s->cooldown_counter, s->lr);
+  else snprintf(buf, n, "none");
+}
+
+int nncl_sched_state_parse(nncl_optim *o, const char *text) {
+  nncl_plateau s;
+  if (o->has_sched && o->sched.kind == NNCL_SCHED_PLATEAU && text &&
+      sscanf(text, "plateau best=%lg num_bad=%d cooldown=%d lr=%lg", &s.best, &s.num_bad, &s.cooldown_counter, &s.lr) == 4) {
+    if (!(s.lr > 0) || !isfinite(s.lr) || s.num_bad < 0 || s.cooldown_counter < 0)
+      return nncl_err(o->model->ctx, NNCL_EFORMAT, "checkpoint: bad plateau state '%s'", text);
+    o->plateau = s;
+  }
+  if (o->has_sched) nncl_sched_apply(o);
+  return 0;
+}
+
 /* ReduceLROnPlateau.step(metrics), mode min, threshold_mode rel, eps 1e-8 */
 int nncl_optim_epoch_end(nncl_optim *o, double loss) {
   if (!o) return NNCL_EINVAL;

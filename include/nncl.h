@@ -443,7 +443,9 @@ NNCL_API int nncl_save(const nncl_model *m, const nncl_optim *o, int epoch, cons
 /* Loads a checkpoint: builds the model from its description and sets its weights.
  * Every offset and size is validated. *epoch receives the saved epoch if non-NULL. */
 NNCL_API int nncl_load(nncl_ctx *ctx, const char *path, nncl_model **out, int *epoch);
-/* Restores optimizer state saved by nncl_save into o (created over the loaded model). */
+/* Restores optimizer state saved by nncl_save into o (created over the loaded model): the
+ * state tensors and the step count, which positions a schedule set with
+ * nncl_optim_set_schedule (set it first: then ReduceLROnPlateau's state is restored too). */
 NNCL_API int nncl_load_optim(nncl_optim *o, const char *path);
 
 #ifdef __cplusplus

@@ -259,6 +259,40 @@ static void test_schedules(void) {
   }
 }
 
+/* A checkpoint restores the schedule's position (the step count) and ReduceLROnPlateau's
+ * state: the resumed optimizer continues with the same rates. */
+static void test_schedule_resume(void) {
+  char path[256], err[256];
+  snprintf(path, sizeof path, "/tmp/nncl_sched_%d.safetensors", (int)getpid());
+  nncl_model *m = model(N), *l = NULL;
+  nncl_optim *o = NULL, *lo = NULL;
+  nncl_optim_params op;
+  nncl_optim_params_init(&op);
+  op.kind = NNCL_OPT_SGD, op.lr = 0.1f;
+  nncl_schedule_params sp;
+  nncl_schedule_params_init(&sp);
+  nncl_schedule_parse("plateau:patience=1,factor=0.5,cooldown=2", &sp, err, sizeof err);
+  sp.steps_per_epoch = SPE, sp.epochs = EPOCHS;
+  static const double metric[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  if (!m || !ok(nncl_optim_create(m, &op, &o), "optim") || !ok(nncl_optim_set_schedule(o, &sp), "schedule")) goto done;
+  for (int e = 0; e < 4; e++) nncl_optim_epoch_end(o, metric[e]); /* reduced once, in cooldown */
+  if (!ok(nncl_save(m, o, 4, path), "save") || !ok(nncl_load(ctx, path, &l, NULL), "load") ||
+      !ok(nncl_model_compile(l, N, NNCL_MODE_TRAIN), "compile") || !ok(nncl_optim_create(l, &op, &lo), "optim") ||
+      !ok(nncl_optim_set_schedule(lo, &sp), "schedule") || !ok(nncl_load_optim(lo, path), "load optim"))
+    goto done;
+  int good = 1;
+  for (int e = 4; e < 10 && good; e++) {
+    good = nncl_optim_lr(o) == nncl_optim_lr(lo);
+    nncl_optim_epoch_end(o, metric[e]), nncl_optim_epoch_end(lo, metric[e]);
+  }
+  if (!good || nncl_optim_lr(o) >= 0.05f) FAIL("plateau resume: rates %g vs %g", (double)nncl_optim_lr(o), (double)nncl_optim_lr(lo));
+  else printf("ok   plateau state survives a checkpoint (rate %g after 10 flat epochs)\n", (double)nncl_optim_lr(lo));
+done:
+  remove(path);
+  nncl_optim_destroy(o), nncl_optim_destroy(lo);
+  nncl_model_destroy(m), nncl_model_destroy(l);
+}
+
 /* ---- clip_grad_norm ---------------------------------------------------------------- */
 
 static void test_clip_norm(nncl_dataset *d) {
@@ -448,6 +482,7 @@ int main(void) {
   }
   test_trajectories();
   test_schedules();
+  test_schedule_resume();
   nncl_dataset *d = batch_data();
   if (d) test_clip_norm(d);
   nncl_dataset_destroy(d);
