@@ -63,7 +63,7 @@ static int blocks(nncl_backend *be, const nncl_args *a, fb_range_fn fn, double *
   double stack[64], *part = nb <= 64 ? stack : malloc(nb * sizeof *part);
   if (!part) return nncl_err(be->ctx, NNCL_ENOMEM, "%s: out of memory", nncl_op_name(NNCL_OP_SUMSQ));
   block_job j = {x, n, part};
-  fb_parallel(fb_of(be), nb, 1, 1, fn, &j);
+  fb_parallel(fb_of(be), nb, (FB_GRAIN_MEM + BLOCK - 1) / BLOCK, 1, fn, &j); /* a thread per 4 blocks */
   double s = 0;
   for (size_t b = 0; b < nb; b++) s += part[b];
   if (part != stack) free(part);
