@@ -27,7 +27,8 @@
   X(DROPOUT, dropout)         \
   X(FOCAL, focal)             \
   X(ATTN, attn)               \
-  X(RNN, rnn)
+  X(RNN, rnn)                 \
+  X(CLIP, clip)
 
 enum {
 #define NNCL_X_(id, file) NNCL_CL_FAM_##id,
@@ -108,7 +109,14 @@ enum {
   X(LSTM_CELL, RNN, lstm_cell)                               \
   X(LSTM_CELL_GRAD, RNN, lstm_cell_grad)                     \
   X(GRU_CELL, RNN, gru_cell)                                 \
-  X(GRU_CELL_GRAD, RNN, gru_cell_grad)
+  X(GRU_CELL_GRAD, RNN, gru_cell_grad)                       \
+  X(RMSPROP_UPDATE, OPTIM, rmsprop_update)                   \
+  X(ADAGRAD_UPDATE, OPTIM, adagrad_update)                   \
+  X(SUMSQ_PART, CLIP, sumsq_part)                            \
+  X(SUMSQ_FINAL, CLIP, sumsq_final)                          \
+  X(CLIP_SCALE, CLIP, clip_scale)                            \
+  X(CLAMP, CLIP, clamp_fwd)                                  \
+  X(NONFINITE, CLIP, nonfinite)
 
 enum {
 #define NNCL_X_(id, fam, name) NNCL_CL_K_##id,
@@ -316,6 +324,13 @@ int nncl_cl_lstm_cell(nncl_backend *be, const nncl_args *a);
 int nncl_cl_lstm_cell_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_gru_cell(nncl_backend *be, const nncl_args *a);
 int nncl_cl_gru_cell_grad(nncl_backend *be, const nncl_args *a);
+/* optim_cl.c: RMSprop, Adagrad (optim.cl), clipping and the finite check (clip.cl). */
+int nncl_cl_rmsprop_update(nncl_backend *be, const nncl_args *a);
+int nncl_cl_adagrad_update(nncl_backend *be, const nncl_args *a);
+int nncl_cl_sumsq(nncl_backend *be, const nncl_args *a);
+int nncl_cl_clip_scale(nncl_backend *be, const nncl_args *a);
+int nncl_cl_clamp(nncl_backend *be, const nncl_args *a);
+int nncl_cl_nonfinite(nncl_backend *be, const nncl_args *a);
 /* "own" or "clblast" for NNCL_CL_GEMM; sets b->gemm_clblast. */
 int nncl_cl_gemm_init(nncl_clbe *b);
 

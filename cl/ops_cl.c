@@ -156,4 +156,10 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_LSTM_CELL_GRAD] = nncl_cl_lstm_cell_grad,
     [NNCL_OP_GRU_CELL] = nncl_cl_gru_cell,
     [NNCL_OP_GRU_CELL_GRAD] = nncl_cl_gru_cell_grad,
+    [NNCL_OP_RMSPROP_UPDATE] = nncl_cl_rmsprop_update,
+    [NNCL_OP_ADAGRAD_UPDATE] = nncl_cl_adagrad_update,
+    [NNCL_OP_SUMSQ] = nncl_cl_sumsq,
+    [NNCL_OP_CLIP_SCALE] = nncl_cl_clip_scale,
+    [NNCL_OP_CLAMP] = nncl_cl_clamp,
+    [NNCL_OP_NONFINITE] = nncl_cl_nonfinite,
 };

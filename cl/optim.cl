@@ -43,3 +43,56 @@ kernel void adam_update(global float *w, ulong wo, global const float *grad, ulo
   storev(v, v_ + vo, i, n);
   storev(x - V(lr) * (m * V(c1)) / (sqrt(v * V(c2)) + V(eps)), w, i, n);
 }
+
+/* RMSprop. Decoupled: w *= 1 - lr wd; else g += wd w. s = al s + (1-al) g^2; centered:
+ * c = al c + (1-al) g, d = sqrt(s - c^2) + eps, else d = sqrt(s) + eps; momentum:
+ * b = mom b + g/d, w -= lr b; else w -= lr g/d. b is read only when mom != 0, c only when
+ * centered (the host passes w in their place otherwise). */
+kernel void rmsprop_update(global float *w, ulong wo, global const float *grad, ulong go,
+                           global float *s_, ulong so, global float *b_, ulong bo,
+                           global float *c_, ulong co, uint n, float lr, float al, float eps,
+                           float wd, float mom, int centered, int decoupled)
+{
+  uint i = get_global_id(0) * VW;
+  if (i >= n)
+    return;
+  w += wo;
+  floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
+  if (decoupled)
+    x = x * V(1.0f - lr * wd);
+  else
+    g = g + V(wd) * x;
+  floatv s = V(al) * loadv(s_ + so, i, n) + V(1.0f - al) * g * g, var = s;
+  storev(s, s_ + so, i, n);
+  if (centered) {
+    floatv c = V(al) * loadv(c_ + co, i, n) + V(1.0f - al) * g;
+    storev(c, c_ + co, i, n);
+    var = s - c * c;
+  }
+  floatv step = g / (sqrt(var) + V(eps));
+  if (mom != 0.0f) {
+    step = V(mom) * loadv(b_ + bo, i, n) + step;
+    storev(step, b_ + bo, i, n);
+  }
+  storev(x - V(lr) * step, w, i, n);
+}
+
+/* Adagrad with clr = lr / (1 + (t-1) lr_decay). Decoupled: w *= 1 - clr wd; else
+ * g += wd w. sum += g^2; w -= clr g / (sqrt(sum) + eps). */
+kernel void adagrad_update(global float *w, ulong wo, global const float *grad, ulong go,
+                           global float *s_, ulong so, uint n, float clr, float eps, float wd,
+                           int decoupled)
+{
+  uint i = get_global_id(0) * VW;
+  if (i >= n)
+    return;
+  w += wo;
+  floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
+  if (decoupled)
+    x = x * V(1.0f - clr * wd);
+  else
+    g = g + V(wd) * x;
+  floatv s = loadv(s_ + so, i, n) + g * g;
+  storev(s, s_ + so, i, n);
+  storev(x - V(clr) * g / (sqrt(s) + V(eps)), w, i, n);
+}

@@ -26,6 +26,10 @@ typedef struct opts {
   const char *image, *filters;   /* saliency and filter images */
   int saliency, ablate;          /* sample index (-1 none); bypass layers */
   int inspect_every;             /* train: layer statistics every N epochs */
+  /* optimizers, schedules, lr-find */
+  const char *schedule, *wd_mode;
+  double clip_norm, clip_value, start_lr, end_lr;
+  int steps;
 } opts;
 
 /* Parses --key value options; positional arguments go to pos[]. --help prints usage and
@@ -82,8 +86,13 @@ int cli_class_weights(const char *s, const nncl_dataset *train, int nclasses, fl
 /* Accuracy, per-class precision/recall/F1/support and the confusion matrix. */
 void cli_print_metrics(const nncl_metrics *mt, const char *class_names);
 
+/* Optimizer settings from --optimizer, --lr (lr), --momentum, --weight-decay[-mode],
+ * --clip-*; 1 after a message. */
+int optim_params(const opts *o, double lr, nncl_optim_params *op);
+
 /* Commands in files of their own. */
 int cmd_inspect(int argc, char **argv);
+int cmd_lr_find(int argc, char **argv);
 /* The table nncl inspect prints. */
 void print_layer_stats(const nncl_layer_stats *s, int n);
 

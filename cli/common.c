@@ -85,6 +85,10 @@ int parse_opts(int argc, char **argv, opts *o, const char **pos, int maxpos, int
       {"--limit", 0, &o->limit, 0, 1, INT_MAX}, {"--head", 0, &o->head, 0, 1, 1 << 24},
       {"--unfreeze-at", 0, &o->unfreeze_at, 0, 1, 100000}, {"--unfreeze-lr", 0, 0, &o->unfreeze_lr, 1e-12, 1e3},
       {"--image", &o->image, 0, 0, 0, 0}, {"--filters", &o->filters, 0, 0, 0, 0},
+      {"--schedule", &o->schedule, 0, 0, 0, 0}, {"--weight-decay-mode", &o->wd_mode, 0, 0, 0, 0},
+      {"--clip-norm", 0, 0, &o->clip_norm, 1e-12, 1e12}, {"--clip-value", 0, 0, &o->clip_value, 1e-12, 1e12},
+      {"--start-lr", 0, 0, &o->start_lr, 1e-12, 1e6}, {"--end-lr", 0, 0, &o->end_lr, 1e-12, 1e6},
+      {"--steps", 0, &o->steps, 0, 2, 1000000},
       {"--saliency", 0, &o->saliency, 0, 0, INT_MAX}, {"--inspect-every", 0, &o->inspect_every, 0, 1, 100000},
     };
     size_t k;
@@ -124,4 +128,25 @@ int load_model(nncl_ctx *ctx, const char *path, nncl_model **m) {
   size_t n = strlen(path);
   int r = n > 12 && !strcmp(path + n - 12, ".safetensors") ? nncl_load(ctx, path, m, NULL) : nncl_model_parse_file(ctx, path, m);
   return r ? fail_ctx(ctx, r, "cannot load model") : 0;
+}
+
+int optim_params(const opts *o, double lr, nncl_optim_params *op) {
+  nncl_optim_params_init(op);
+  static const struct { const char *name; int kind; } kinds[] = {
+    {"adam", NNCL_OPT_ADAM}, {"adamw", NNCL_OPT_ADAMW}, {"sgd", NNCL_OPT_SGD}, {"rmsprop", NNCL_OPT_RMSPROP}, {"adagrad", NNCL_OPT_ADAGRAD},
+  };
+  size_t k = 0;
+  while (k < sizeof kinds / sizeof *kinds && strcmp(o->optimizer, kinds[k].name)) k++;
+  if (k == sizeof kinds / sizeof *kinds) return fail("unknown optimizer '%s'%s (adam, adamw, sgd, rmsprop, adagrad)", o->optimizer, "");
+  op->kind = kinds[k].kind;
+  if (op->kind == NNCL_OPT_ADAGRAD) op->eps = 1e-10f; /* PyTorch's Adagrad default */
+  op->lr = (float)lr;
+  op->momentum = (float)o->momentum;
+  op->weight_decay = (float)o->weight_decay;
+  if (o->wd_mode && strcmp(o->wd_mode, "l2") && strcmp(o->wd_mode, "decoupled"))
+    return fail("--weight-decay-mode: '%s'%s (l2 or decoupled)", o->wd_mode, "");
+  op->decoupled_wd = o->wd_mode && !strcmp(o->wd_mode, "decoupled");
+  op->clip_norm = (float)o->clip_norm;
+  op->clip_value = (float)o->clip_value;
+  return 0;
 }

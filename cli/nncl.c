@@ -1,5 +1,5 @@
 /* nncl.c - the command line: devices | summary | train | finetune | eval | predict;
- * inspect in inspect.c, shared pieces in common.c. */
+ * inspect and lr-find in files of their own, shared pieces in common.c. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -95,9 +95,17 @@ static const char train_usage[] =
   "  --epochs N        epochs (default 5; with --resume the total to reach)\n"
   "  --batch N         batch size (default 64)\n"
   "  --lr F            learning rate (default 1e-3)\n"
-  "  --optimizer NAME  adam | adamw | sgd (default adam)\n"
-  "  --momentum F      SGD momentum (default 0)\n"
-  "  --weight-decay F  L2 (sgd, adam) or decoupled (adamw) weight decay (default 0)\n"
+  "  --optimizer NAME  adam | adamw | sgd | rmsprop | adagrad (default adam)\n"
+  "  --momentum F      SGD and RMSprop momentum (default 0)\n"
+  "  --weight-decay F  weight decay (default 0): an L2 penalty added to the gradient, except\n"
+  "                    adamw's, which is decoupled (w *= 1 - lr wd)\n"
+  "  --weight-decay-mode l2|decoupled  choose that for any optimizer (default l2; adamw: decoupled)\n"
+  "  --clip-norm F     clip the gradients' global L2 norm to F before each step\n"
+  "  --clip-value F    clamp every gradient to [-F, F] before each step\n"
+  "  --schedule SPEC   learning-rate schedule KIND[:key=value,...] (see README): constant,\n"
+  "                    step, multistep, exponential, cosine, cosine-restarts, plateau\n"
+  "                    (on the validation loss), onecycle; keys warmup=STEPS and\n"
+  "                    base_batch=N (lr * batch / N) combine with any kind\n"
   "  --val F           fraction of the training set held out for validation (default 0)\n"
   "  --csv FILE        tabular data: features standardised on the training part only (saved\n"
   "                    with the model for eval and predict)\n"
@@ -137,18 +145,6 @@ static char *with_suffix(const char *path, const char *suffix) {
   char *r = malloc(n + strlen(suffix) + 1);
   if (r) memcpy(r, path, n), strcpy(r + n, suffix);
   return r;
-}
-
-static int optim_params(const opts *o, double lr, nncl_optim_params *op) {
-  nncl_optim_params_init(op);
-  if (!strcmp(o->optimizer, "adam")) op->kind = NNCL_OPT_ADAM;
-  else if (!strcmp(o->optimizer, "adamw")) op->kind = NNCL_OPT_ADAMW;
-  else if (!strcmp(o->optimizer, "sgd")) op->kind = NNCL_OPT_SGD;
-  else return fail("unknown optimizer '%s'%s (adam, adamw, sgd)", o->optimizer, "");
-  op->lr = (float)lr;
-  op->momentum = (float)o->momentum;
-  op->weight_decay = (float)o->weight_decay;
-  return 0;
 }
 
 /* Trains for `epochs` with a progress display; reports failure. */
@@ -195,7 +191,11 @@ static int cmd_train(int argc, char **argv) {
   const char *model_path = np ? pos[0] : o.resume;
   if (!o.out && o.resume) o.out = o.resume;
   nncl_optim_params op;
+  nncl_schedule_params sp;
+  char serr[256];
+  nncl_schedule_params_init(&sp);
   if (optim_params(&o, o.lr, &op)) return 1;
+  if (o.schedule && nncl_schedule_parse(o.schedule, &sp, serr, sizeof serr)) return fail("--schedule %s%s", serr, "");
   nncl_fit_params fp;
   nncl_fit_params_init(&fp);
   if (o.loss && strcmp(o.loss, "xent") && strcmp(o.loss, "focal")) return fail("unknown loss '%s'%s (xent, focal)", o.loss, "");
@@ -223,7 +223,7 @@ static int cmd_train(int argc, char **argv) {
   if (load_model(ctx, model_path, &m)) goto done;
   /* compiling first lets an OpenCL device build its kernels while the data loads */
   if ((r = nncl_model_compile(m, o.batch, NNCL_MODE_TRAIN)) || (o.freeze && (r = nncl_model_freeze(m, o.freeze, 1))) ||
-      (r = nncl_optim_create(m, &op, &opt))) {
+      (r = nncl_optim_create(m, &op, &opt)) || (o.schedule && (r = nncl_optim_set_schedule(opt, &sp)))) {
     fail_ctx(ctx, r, "cannot prepare training");
     goto done;
   }
@@ -474,6 +474,7 @@ static const char usage[] =
   "  train MODEL --csv FILE    train on tabular data (a CSV file with a label column)\n"
   "  finetune CKPT --data DIR  transfer learning: new head, frozen layers, fine-tuning\n"
   "  inspect MODEL --data DIR  per-layer statistics, gradient norms, saliency, ablation\n"
+  "  lr-find MODEL --data DIR  learning-rate range test: loss against rate, a suggestion\n"
   "  eval CKPT --data DIR      loss, accuracy, per-class metrics of a checkpoint on the test set\n"
   "  predict CKPT --data DIR   predictions for the first test samples\n"
   "  version                   print the version\n";
@@ -492,6 +493,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
   if (!strcmp(cmd, "finetune")) return cmd_finetune(argc, argv);
   if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
+  if (!strcmp(cmd, "lr-find")) return cmd_lr_find(argc, argv);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
   return fail("unknown command '%s'%s (see nncl --help)", cmd, "");

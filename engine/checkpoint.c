@@ -36,11 +36,11 @@ int nncl_save_ex(const nncl_model *cm, const nncl_optim *o, int epoch, const cha
   int r = nncl_graph_alloc_params(&m->g);
   if (r) return r;
   int np = m->g.nparams, ns = o ? o->nstate : 0;
-  float *host[3] = {NULL, NULL, NULL};
+  float *host[1 + NNCL_OPTIM_MAX_STATE] = {NULL};
   nncl_st_tensor *t = calloc((size_t)np * (size_t)(1 + ns) + 1, sizeof *t);
   char (*names)[128] = calloc((size_t)np * (size_t)ns + 1, sizeof *names);
   char *text = NULL;
-  int nbase = 7, nmeta = nbase + m->nmeta + nextra;
+  int nbase = 8, nmeta = nbase + m->nmeta + nextra; /* nbase: the entries of base[] below */
   nncl_st_kv *meta = calloc((size_t)nmeta, sizeof *meta);
   char *keys = calloc((size_t)m->nmeta + 1, 208);
   if (!t || !names || !meta || !keys) {
@@ -74,16 +74,23 @@ int nncl_save_ex(const nncl_model *cm, const nncl_optim *o, int epoch, const cha
       e->bytes = (size_t)p->numel * sizeof(float);
     }
   if ((r = nncl_model_to_text(m, &text))) goto done;
-  char ep[32], step[32], opt[256];
+  char ep[32], step[32], opt[512];
   snprintf(ep, sizeof ep, "%d", epoch);
   snprintf(step, sizeof step, "%" PRId64, o ? o->t : 0);
   if (o)
     snprintf(opt, sizeof opt, "%s lr=%.9g momentum=%.9g nesterov=%d beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g",
              nncl_optim_kind_name(o->p.kind), o->p.lr, o->p.momentum, o->p.nesterov, o->p.beta1, o->p.beta2, o->p.eps,
              o->p.weight_decay);
+  if (o) /* the toolbox's settings, appended so older readers still match the kind */
+    snprintf(opt + strlen(opt), sizeof opt - strlen(opt),
+             " decoupled_wd=%d alpha=%.9g centered=%d lr_decay=%.9g initial_accumulator=%.9g clip_norm=%.9g clip_value=%.9g lr_now=%.9g",
+             o->p.decoupled_wd, o->p.alpha, o->p.centered, o->p.lr_decay, o->p.initial_accumulator, o->p.clip_norm,
+             o->p.clip_value, o->lr);
+  char sched[160] = "none";
+  if (o) nncl_sched_state_text(o, sched, sizeof sched);
   nncl_st_kv base[] = {
     {"format", "pt"}, {"nncl_version", NNCL_VERSION_STRING}, {"nncl_checkpoint_format", FORMAT_VERSION},
-    {"model", text}, {"epoch", ep}, {"step", step}, {"optimizer", o ? opt : "none"},
+    {"model", text}, {"epoch", ep}, {"step", step}, {"optimizer", o ? opt : "none"}, {"lr_schedule", sched},
   };
   memcpy(meta, base, sizeof base);
   for (int i = 0; i < m->nmeta; i++) { /* model metadata as "meta.<key>" */
@@ -95,7 +102,7 @@ int nncl_save_ex(const nncl_model *cm, const nncl_optim *o, int epoch, const cha
 done:
   free(meta);
   free(keys);
-  for (int k = 0; k < 3; k++) free(host[k]);
+  for (int k = 0; k <= NNCL_OPTIM_MAX_STATE; k++) free(host[k]);
   free(t);
   free(names);
   free(text);
@@ -168,6 +175,7 @@ int nncl_load_optim(nncl_optim *o, const char *path) {
     }
   if (!r) o->t = step ? strtoll(step, NULL, 10) : 0;
   if (!r && o->t < 0) r = nncl_err(m->ctx, NNCL_EFORMAT, "%s: negative step", path);
+  if (!r) r = nncl_sched_state_parse(o, nncl_st_meta(f, "lr_schedule"));
 done:
   nncl_st_close(f);
   return r;

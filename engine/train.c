@@ -331,6 +331,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
   }
   ts.augment_seed = aug.seed;
   int64_t batches = (train->n + p->batch - 1) / p->batch;
+  if ((r = nncl_sched_fit_begin(o, batches, p->epochs - ts.epoch))) goto done; /* the epochs left */
   for (int ep = ts.epoch + 1; ep <= p->epochs && !r && !stopped; ep++) {
     /* each epoch shuffles the identity: the generator alone determines the order */
     for (int64_t i = 0; i < train->n; i++) order[i] = i;
@@ -346,7 +347,12 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     for (int64_t b = 0; b < batches && !r; b++) {
       int64_t s = b * p->batch;
       int n = (int)(train->n - s < p->batch ? train->n - s : p->batch);
-      if ((r = ws_load(&w, train, order, s, n)) || (r = ws_step(&w, n, 1)) || (r = nncl_optim_step(o))) break;
+      int stop = 0; /* the NaN/Inf guard (and lr-find's recorder) before the update */
+      if ((r = ws_load(&w, train, order, s, n)) || (r = ws_step(&w, n, 1)) ||
+          (r = nncl_guard_batch(o, (nncl_ref){w.rows, 0}, n * w.L, ep, b + 1, &stop)))
+        break;
+      if (stop) goto done;
+      if ((r = nncl_optim_step(o))) break;
       if (ep == 1 && b == 0) {
         nncl_backend *be = nncl_ctx_be(m->ctx);
         if ((r = be->finish(be))) break;
@@ -372,8 +378,9 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     w.aug = NULL;
     if (r) break;
     if (val && (r = eval_ws(&w, val, &st.val_loss, &st.val_acc))) break;
-    nncl_curve_row row = {ep, st.train_loss, st.train_acc, st.val_loss, st.val_acc, o->p.lr, nncl_now_s() - t0};
+    nncl_curve_row row = {ep, st.train_loss, st.train_acc, st.val_loss, st.val_acc, o->lr, nncl_now_s() - t0};
     if ((r = nncl_history_add(m->ctx, &hist, &row))) break;
+    if ((r = nncl_optim_epoch_end(o, val ? st.val_loss : st.train_loss))) break; /* reduce-on-plateau */
     int improved = val && nncl_early_stop_update(es, ep, nncl_early_stop_metric(es, &st));
     ts.epoch = ep;
     nncl_rng_get(m->ctx, ts.rng);

@@ -1,13 +1,14 @@
-/* optim_fb.c - SGD and Adam/AdamW updates as PyTorch defines them, elementwise over n0. */
+/* optim_fb.c - SGD, Adam/AdamW, RMSprop and Adagrad updates as PyTorch defines them,
+ * elementwise over n0. */
 #include <math.h>
 
 #include "fb.h"
 
 typedef struct opt_job {
-  float *w, *m, *v;
+  float *w, *m, *v, *u;
   const float *g;
   const float *f;
-  int flag;
+  int flag, flag2;
 } opt_job;
 
 /* g = g + wd w; v = mu v + g; g = nesterov ? g + mu v : v; w -= lr g */
@@ -75,5 +76,75 @@ int fb_adam_update(nncl_backend *be, const nncl_args *a)
   FB_PTR(v, 3, n);
   opt_job j = {.w = w, .m = m, .v = v, .g = g, .f = a->f, .flag = a->i[0]};
   fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, adam_range, &j);
+  return 0;
+}
+
+/* Decoupled: w *= 1 - lr wd; else g += wd w. s = a s + (1-a) g^2; centered: c = a c + (1-a) g,
+ * d = sqrt(s - c^2) + eps, else d = sqrt(s) + eps; momentum: b = mom b + g/d, w -= lr b;
+ * else w -= lr g/d. m = square_avg, v = momentum buffer, u = grad_avg. */
+static void rmsprop_range(void *p, size_t lo, size_t hi)
+{
+  const opt_job *j = p;
+  float *restrict w = j->w, *restrict s = j->m, *restrict b = j->v, *restrict c = j->u;
+  const float *restrict gr = j->g;
+  const float lr = j->f[0], al = j->f[1], eps = j->f[2], wd = j->f[3], mom = j->f[4];
+  const float decay = j->flag2 ? 1.0f - lr * wd : 1.0f, l2 = j->flag2 ? 0.0f : wd;
+  for (size_t k = lo; k < hi; k++) {
+    float g = gr[k] + l2 * w[k];
+    s[k] = al * s[k] + (1.0f - al) * (g * g);
+    float var = s[k];
+    if (j->flag) {
+      c[k] = al * c[k] + (1.0f - al) * g;
+      var = s[k] - c[k] * c[k];
+    }
+    float step = g / (sqrtf(var) + eps);
+    if (mom != 0.0f) {
+      b[k] = mom * b[k] + step;
+      step = b[k];
+    }
+    w[k] = w[k] * decay - lr * step;
+  }
+}
+
+int fb_rmsprop_update(nncl_backend *be, const nncl_args *a)
+{
+  size_t n = a->n[0];
+  float *w, *s, *b = NULL, *c = NULL;
+  const float *g;
+  FB_PTR(w, 0, n);
+  FB_PTR(g, 1, n);
+  FB_PTR(s, 2, n);
+  if (a->f[4] != 0.0f) FB_PTR(b, 3, n);
+  if (a->i[0]) FB_PTR(c, 4, n);
+  opt_job j = {.w = w, .m = s, .v = b, .u = c, .g = g, .f = a->f, .flag = a->i[0], .flag2 = a->i[1]};
+  fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, rmsprop_range, &j);
+  return 0;
+}
+
+/* Decoupled: w *= 1 - clr wd; else g += wd w. sum += g^2; w -= clr g / (sqrt(sum) + eps) */
+static void adagrad_range(void *p, size_t lo, size_t hi)
+{
+  const opt_job *j = p;
+  float *restrict w = j->w, *restrict s = j->m;
+  const float *restrict gr = j->g;
+  const float lr = j->f[0], eps = j->f[1], wd = j->f[2];
+  const float decay = j->flag ? 1.0f - lr * wd : 1.0f, l2 = j->flag ? 0.0f : wd;
+  for (size_t k = lo; k < hi; k++) {
+    float g = gr[k] + l2 * w[k];
+    s[k] += g * g;
+    w[k] = w[k] * decay - lr * g / (sqrtf(s[k]) + eps);
+  }
+}
+
+int fb_adagrad_update(nncl_backend *be, const nncl_args *a)
+{
+  size_t n = a->n[0];
+  float *w, *s;
+  const float *g;
+  FB_PTR(w, 0, n);
+  FB_PTR(g, 1, n);
+  FB_PTR(s, 2, n);
+  opt_job j = {.w = w, .m = s, .g = g, .f = a->f, .flag = a->i[0]};
+  fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, adagrad_range, &j);
   return 0;
 }

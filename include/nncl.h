@@ -229,27 +229,124 @@ NNCL_API int nncl_model_new_head(nncl_model *m, int64_t units, nncl_model **out)
 /* ---- optimizers ---------------------------------------------------------------- */
 
 typedef struct nncl_optim nncl_optim;
-enum nncl_optim_kind { NNCL_OPT_SGD = 0, NNCL_OPT_ADAM, NNCL_OPT_ADAMW };
+enum nncl_optim_kind { NNCL_OPT_SGD = 0, NNCL_OPT_ADAM, NNCL_OPT_ADAMW, NNCL_OPT_RMSPROP, NNCL_OPT_ADAGRAD };
 
+/* Weight decay, for every optimizer:
+ *  - L2 penalty (decoupled_wd 0; PyTorch's `weight_decay` of SGD, Adam, RMSprop, Adagrad):
+ *    g += weight_decay * w before the update, so adaptive optimizers rescale it;
+ *  - decoupled (decoupled_wd 1; AdamW, Loshchilov & Hutter 2019): w *= 1 - lr * weight_decay
+ *    beside the update, independent of the gradient statistics. NNCL_OPT_ADAMW is Adam with
+ *    decoupled weight decay whatever decoupled_wd says. */
 typedef struct nncl_optim_params {
   int kind;             /* nncl_optim_kind */
-  float lr;             /* learning rate */
-  float momentum;       /* SGD */
+  float lr;             /* learning rate (the base rate when a schedule is set) */
+  float momentum;       /* SGD, RMSprop */
   int nesterov;         /* SGD */
-  float beta1, beta2, eps; /* Adam/AdamW */
-  float weight_decay;   /* SGD/Adam: L2 added to the gradient; AdamW: decoupled */
+  float beta1, beta2, eps; /* Adam/AdamW; eps also RMSprop and Adagrad */
+  float weight_decay;   /* see above */
+  int decoupled_wd;     /* 0: L2 penalty, 1: decoupled (see above) */
+  float alpha;          /* RMSprop smoothing constant (default 0.99) */
+  int centered;         /* RMSprop: normalise by the centred second moment */
+  float lr_decay;       /* Adagrad: lr / (1 + (t-1) lr_decay) at step t */
+  float initial_accumulator; /* Adagrad: initial value of the sum of squares */
+  /* Gradient clipping before every update (0 = off), over the trainable gradients:
+   * clip_norm as torch.nn.utils.clip_grad_norm_ (total L2 norm; scale by
+   * clip_norm / (norm + 1e-6) when that is < 1), clip_value as clip_grad_value_ (clamp
+   * to [-clip_value, clip_value]). With both, values are clamped first. */
+  float clip_norm, clip_value;
 } nncl_optim_params;
 
-/* Defaults: Adam, lr 1e-3, momentum 0, beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0
- * (as PyTorch; for AdamW set weight_decay yourself, e.g. 0.01). */
+/* Defaults: Adam, lr 1e-3, momentum 0, beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0,
+ * L2 penalty, alpha 0.99, not centered, lr_decay 0, initial_accumulator 0, no clipping
+ * (as PyTorch; for AdamW set weight_decay yourself, e.g. 0.01). Note PyTorch's defaults
+ * for eps differ per optimizer: RMSprop and Adagrad use 1e-8 and 1e-10, set eps for
+ * Adagrad yourself to match exactly. */
 NNCL_API void nncl_optim_params_init(nncl_optim_params *p);
 /* Creates an optimizer over m's trainable parameters; m must be compiled in train mode. */
 NNCL_API int nncl_optim_create(nncl_model *m, const nncl_optim_params *p, nncl_optim **out);
 NNCL_API void nncl_optim_destroy(nncl_optim *o);
-/* One update of every trainable parameter from its gradient. */
+/* One update of every trainable parameter from its gradient (clipped first when the
+ * params ask for it); then the schedule, if any, sets the rate of the next step. */
 NNCL_API int nncl_optim_step(nncl_optim *o);
+/* Sets the (base) learning rate. */
 NNCL_API int nncl_optim_set_lr(nncl_optim *o, float lr);
+/* The rate the next step uses (the schedule's value, or the base rate). */
+NNCL_API float nncl_optim_lr(const nncl_optim *o);
 NNCL_API int64_t nncl_optim_steps(const nncl_optim *o);
+
+/* Gradient clipping of m's trainable gradients after a backward pass, as
+ * torch.nn.utils.clip_grad_norm_ (deterministic sum of squares on the device; *total_norm,
+ * if non-NULL, receives the norm before clipping, which waits for the device) and
+ * clip_grad_value_. nncl_optim_params.clip_norm / clip_value do this inside each step. */
+NNCL_API int nncl_model_clip_grad_norm(nncl_model *m, float max_norm, float *total_norm);
+NNCL_API int nncl_model_clip_grad_value(nncl_model *m, float clip_value);
+
+/* ---- learning-rate schedules ----------------------------------------------------- */
+
+/* As torch.optim.lr_scheduler. t counts optimizer steps taken, e = t / steps_per_epoch
+ * the completed epochs; the step-t+1 rate is
+ *   lr = scale * base * warmup(t) * f
+ * with base the optimizer's lr, scale = batch / base_batch (the linear scaling rule of
+ * Goyal et al. 2017; 1 when base_batch is 0), warmup(t) = s + (1 - s) min(t, W) / W
+ * (torch's LinearLR over steps; W = warmup_steps, s = warmup_start; 1 when W is 0), and f:
+ *  CONSTANT         1
+ *  STEP             gamma^floor(e / step_size)                     (per epoch)
+ *  MULTISTEP        gamma^(number of milestones <= e)             (per epoch)
+ *  EXPONENTIAL      gamma^e                                        (per epoch)
+ *  COSINE           CosineAnnealingLR: eta_min/base + (1 - eta_min/base)(1 + cos(pi e / t_max))/2
+ *                   (per epoch; t_max 0 = the run's epochs)
+ *  COSINE_RESTARTS  CosineAnnealingWarmRestarts(t_0, t_mult, eta_min) at the fractional
+ *                   epoch t / steps_per_epoch (per step, as its documentation steps it)
+ *  PLATEAU          ReduceLROnPlateau (mode min, relative threshold) on the loss passed to
+ *                   nncl_optim_epoch_end: the rate times factor after more than `patience`
+ *                   epochs without improvement, not below min_lr, then `cooldown` epochs
+ *  ONECYCLE         OneCycleLR with max_lr = base over total_steps (0 = the run's steps):
+ *                   cosine from base/div_factor up to base over pct_start of the steps,
+ *                   then down to base/div_factor/final_div_factor (three_phase as torch);
+ *                   with cycle_momentum the momentum (SGD, RMSprop) or beta1 (Adam) runs
+ *                   from max_momentum to base_momentum and back (when the optimizer has
+ *                   momentum: not for Adagrad or SGD/RMSprop with momentum 0)  (per step) */
+enum nncl_sched_kind {
+  NNCL_SCHED_CONSTANT = 0, NNCL_SCHED_STEP, NNCL_SCHED_MULTISTEP, NNCL_SCHED_EXPONENTIAL,
+  NNCL_SCHED_COSINE, NNCL_SCHED_COSINE_RESTARTS, NNCL_SCHED_PLATEAU, NNCL_SCHED_ONECYCLE
+};
+#define NNCL_SCHED_MAX_MILESTONES 16
+
+typedef struct nncl_schedule_params {
+  int kind;                  /* nncl_sched_kind */
+  int64_t steps_per_epoch;   /* 0: set by nncl_fit (batches per epoch) */
+  int epochs;                /* 0: set by nncl_fit (its epochs) */
+  float gamma;               /* STEP, MULTISTEP, EXPONENTIAL (default 0.1) */
+  int step_size;             /* STEP: epochs per decay (default 30, as torch examples) */
+  int milestones[NNCL_SCHED_MAX_MILESTONES], nmilestones; /* MULTISTEP: increasing epochs */
+  int t_max;                 /* COSINE: half period in epochs (0 = epochs) */
+  int t_0, t_mult;           /* COSINE_RESTARTS: first period in epochs, growth (default 10, 1) */
+  float eta_min;             /* COSINE, COSINE_RESTARTS: lowest rate (default 0) */
+  float factor, threshold, min_lr; /* PLATEAU: default 0.1, 1e-4, 0 */
+  int patience, cooldown;    /* PLATEAU: default 10, 0 */
+  int64_t total_steps;       /* ONECYCLE: 0 = epochs * steps_per_epoch */
+  float pct_start, div_factor, final_div_factor; /* ONECYCLE: default 0.3, 25, 1e4 */
+  int three_phase, cycle_momentum; /* ONECYCLE: default 0, 1 */
+  float base_momentum, max_momentum; /* ONECYCLE: default 0.85, 0.95 */
+  int64_t warmup_steps;      /* linear warm-up over this many steps (0 = none) */
+  float warmup_start;        /* warm-up start factor (default 0.01) */
+  int base_batch;            /* linear scaling rule: lr * batch / base_batch (0 = off) */
+} nncl_schedule_params;
+
+/* Defaults as listed above; kind CONSTANT. */
+NNCL_API void nncl_schedule_params_init(nncl_schedule_params *p);
+/* Parses "KIND[:key=value,...]" into p (after nncl_schedule_params_init): kinds constant,
+ * step, multistep, exponential, cosine, cosine-restarts, plateau, onecycle; keys gamma,
+ * step_size, milestones (a/b/c), t_max, t_0, t_mult, eta_min, factor, patience, threshold,
+ * cooldown, min_lr, total_steps, pct_start, div_factor, final_div_factor, three_phase,
+ * cycle_momentum, base_momentum, max_momentum, warmup, warmup_start, base_batch.
+ * On failure err (size errlen) says why. */
+NNCL_API int nncl_schedule_parse(const char *spec, nncl_schedule_params *p, char *err, size_t errlen);
+/* Attaches a schedule to o (replacing any); the rate of the next step is set at once. */
+NNCL_API int nncl_optim_set_schedule(nncl_optim *o, const nncl_schedule_params *p);
+/* End of an epoch: PLATEAU steps on `monitored_loss` (nncl_fit passes the validation loss,
+ * or the training loss without a validation set). Other schedules ignore it. */
+NNCL_API int nncl_optim_epoch_end(nncl_optim *o, double monitored_loss);
 
 /* ---- data ---------------------------------------------------------------------- */
 
@@ -486,6 +583,38 @@ NNCL_API int nncl_model_saliency(nncl_model *m, const nncl_dataset *d, int64_t i
  * consumers read its input instead. NNCL_ESHAPE when the layer changes the shape. */
 NNCL_API int nncl_model_ablate(nncl_model *m, int layer, const nncl_dataset *d, double *loss, double *acc);
 
+/* ---- learning-rate range test ----------------------------------------------------- */
+
+/* The range test of Smith 2015 / fastai's lr_find: a short run whose rate grows
+ * exponentially from start_lr to end_lr over `steps` batches (lr_i = start (end/start)^(i/(steps-1))),
+ * recording each batch's loss and its exponentially smoothed, debiased value
+ * (beta `smooth`); it stops early once the smoothed loss exceeds `diverge` times its best
+ * or is not finite. Afterwards the model's weights (and state buffers), the optimizer's
+ * state, step count and rate are restored; the context's random generator has moved on. */
+typedef struct nncl_lr_find_params {
+  float start_lr, end_lr;  /* default 1e-7, 10 */
+  int steps;               /* default 100 */
+  int batch;               /* default 64 */
+  int loss;                /* nncl_loss, default XENT */
+  float smooth;            /* default 0.98 */
+  float diverge;           /* default 4 */
+} nncl_lr_find_params;
+
+typedef struct nncl_lr_find_result {
+  int n;                   /* points recorded */
+  double *lr, *loss, *smoothed; /* n each (malloc'd; nncl_lr_find_result_free) */
+  int diverged;            /* stopped early on divergence */
+  /* Suggestions over the points [n/10, n-5) (all when fewer): the rate of the steepest
+   * descent of the smoothed loss against log(rate), and the rate at its minimum / 10. */
+  double lr_steepest, lr_min10;
+} nncl_lr_find_result;
+
+NNCL_API void nncl_lr_find_params_init(nncl_lr_find_params *p);
+/* Runs the test on m (compiled for training or not) with o over d (shuffled); fills *res. */
+NNCL_API int nncl_lr_find(nncl_model *m, nncl_optim *o, const nncl_dataset *d, const nncl_lr_find_params *p,
+                          nncl_lr_find_result *res);
+NNCL_API void nncl_lr_find_result_free(nncl_lr_find_result *res);
+
 /* ---- checkpoints --------------------------------------------------------------- */
 
 /* Saves weights (and o's state and step if o is non-NULL) to one .safetensors file with
@@ -495,7 +624,9 @@ NNCL_API int nncl_save(const nncl_model *m, const nncl_optim *o, int epoch, cons
 /* Loads a checkpoint: builds the model from its description and sets its weights.
  * Every offset and size is validated. *epoch receives the saved epoch if non-NULL. */
 NNCL_API int nncl_load(nncl_ctx *ctx, const char *path, nncl_model **out, int *epoch);
-/* Restores optimizer state saved by nncl_save into o (created over the loaded model). */
+/* Restores optimizer state saved by nncl_save into o (created over the loaded model): the
+ * state tensors and the step count, which positions a schedule set with
+ * nncl_optim_set_schedule (set it first: then ReduceLROnPlateau's state is restored too). */
 NNCL_API int nncl_load_optim(nncl_optim *o, const char *path);
 
 #ifdef __cplusplus

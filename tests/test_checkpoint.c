@@ -241,6 +241,11 @@ static void test_optim_round_trip(nncl_dataset *d) {
   }
   nncl_optim_destroy(o);
   nncl_model_destroy(m);
+  nncl_optim_params_init(&op);
+  op.kind = NNCL_OPT_RMSPROP, op.momentum = 0.5f, op.centered = 1;
+  optim_round_trip("RMSprop centered momentum", &op, d);
+  op.kind = NNCL_OPT_ADAGRAD, op.lr = 0.01f, op.momentum = 0, op.centered = 0, op.initial_accumulator = 0.1f;
+  optim_round_trip("Adagrad", &op, d);
 }
 
 /* ---- hostile files -------------------------------------------------------------------- */

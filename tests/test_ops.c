@@ -6,6 +6,7 @@
  * run to run and with one thread. */
 #include "fallback/fb.h"
 #include "ref_ops.h"
+#include "ref_optim.h"
 #include "ref_seq.h"
 #include "ref_vision.h"
 #include "ref_rnn.h"
@@ -427,6 +428,10 @@ int main(void)
     }
     if (refr_owns(op)) {
       printf("%-20s (tested by test_ops_rnn)\n", op_name(op));
+      continue;
+    }
+    if (refo_owns(op)) {
+      printf("%-20s (tested by test_ops_optim)\n", op_name(op));
       continue;
     }
     int n = cases_for(op, cases), bad = 0;
