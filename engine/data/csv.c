@@ -295,8 +295,9 @@ static int parse_rows(csv_reader *rd, csv_data *c) {
         if (!(c->labels[c->rows].name = strdup(s))) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
         c->labels[c->rows].line = rd->line;
       } else if (parse_float(s, &row[col < c->label_col ? col : col - 1])) {
-        return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d ('%s'): %s '%.40s%s'", rd->path, rd->line, col + 1,
-                        c->colnames[col], *s ? "not a finite number:" : "empty cell", s, strlen(s) > 40 ? "..." : "");
+        if (!*s) return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d ('%s'): empty cell", rd->path, rd->line, col + 1, c->colnames[col]);
+        return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d ('%s'): not a finite number: '%.40s%s'", rd->path, rd->line,
+                        col + 1, c->colnames[col], s, strlen(s) > 40 ? "..." : "");
       }
     }
     if (col < c->ncols) {
