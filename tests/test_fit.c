@@ -2,7 +2,8 @@
  *  - early stopping: a run whose validation loss gets worse (validation labels are the
  *    training labels permuted) stops `patience` epochs after its best epoch; the best
  *    checkpoint holds exactly that epoch's weights, the last checkpoint the last epoch's;
- *    nncl_fit_result reports both;
+ *    nncl_fit_result reports both; monitoring val_accuracy (max mode, min_delta) picks the
+ *    first epoch of the highest accuracy and stops `patience` epochs later;
  *  - resume: a run (dropout, shuffle, Adam, validation, augmentation noise) interrupted
  *    after 2 of 5 epochs and resumed in a fresh context with another seed gives
  *    bit-identical weights, optimizer step and per-epoch losses to the uninterrupted run;
@@ -170,7 +171,6 @@ static void test_early_stop(void) {
     free(w);
     nncl_model_destroy(b);
   }
-  /* max mode on accuracy: never stops before patience epochs without a gain */
   FILE *f = fopen(tmp("es.curves.csv"), "r");
   int lines = 0;
   char line[512];
@@ -179,6 +179,56 @@ static void test_early_stop(void) {
   if (lines != res.epochs_run + 1) FAIL("curves CSV: %d lines for %d epochs", lines, res.epochs_run);
 done:
   for (int i = 0; i <= MAX_EPOCHS; i++) free(sn.w[i]);
+  nncl_optim_destroy(o);
+  nncl_model_destroy(m);
+  nncl_dataset_destroy(train), nncl_dataset_destroy(val);
+  nncl_ctx_destroy(ctx);
+}
+
+/* val_accuracy, max mode: the best epoch has the highest accuracy (the first of ties
+ * within min_delta), and the run stops `patience` epochs later. */
+typedef struct accs {
+  double v[MAX_EPOCHS + 1];
+  int n;
+} accs;
+
+static int record_acc(void *user, const nncl_epoch_stats *s, int end) {
+  accs *a = user;
+  if (end && s->epoch <= MAX_EPOCHS) a->v[s->epoch] = s->val_acc, a->n = s->epoch;
+  return 0;
+}
+
+static void test_monitor_accuracy(void) {
+  nncl_ctx *ctx;
+  if (open_ctx(8, &ctx)) return;
+  nncl_model *m = NULL;
+  nncl_optim *o = NULL;
+  nncl_dataset *train = make_data(ctx, 256, 6, 31, 0), *val = make_data(ctx, 64, 6, 32, 0);
+  nncl_optim_params op;
+  nncl_optim_params_init(&op);
+  op.lr = 0.02f;
+  accs a = {{0}, 0};
+  if (train && val && ok(ctx, nncl_model_parse(ctx, "input shape=6\ndense units=8 act=relu\ndense units=3\nsoftmax\n", "acc", &m), "parse") &&
+      ok(ctx, nncl_model_compile(m, 32, NNCL_MODE_TRAIN), "compile") && ok(ctx, nncl_optim_create(m, &op, &o), "optim")) {
+    nncl_fit_params fp;
+    nncl_fit_result res;
+    nncl_fit_params_init(&fp);
+    fp.epochs = MAX_EPOCHS, fp.batch = 32, fp.patience = 3, fp.monitor = NNCL_MONITOR_VAL_ACC, fp.min_delta = 0.01;
+    fp.progress = record_acc, fp.user = &a, fp.result = &res;
+    if (ok(ctx, nncl_fit(m, o, train, val, &fp), "fit monitoring val_accuracy")) {
+      int best = 1, wait = 0, stop = 0;
+      for (int e = 2; e <= a.n; e++) {
+        if (a.v[e] > a.v[best] + 0.01) best = e, wait = 0;
+        else if (++wait >= 3) stop = e;
+        if (stop) break;
+      }
+      printf("val_accuracy: best epoch %d (%.4f), stopped after %d\n", res.best_epoch, res.best_metric, res.epochs_run);
+      if (res.best_epoch != best || res.best_metric != a.v[best] || (stop && (res.epochs_run != stop || !res.stopped_early)) ||
+          (!stop && res.epochs_run != MAX_EPOCHS) || best < 3)
+        FAIL("val_accuracy: best epoch %d (%.4f) stop %d; want best %d (%.4f) stop %d", res.best_epoch, res.best_metric, res.epochs_run,
+             best, a.v[best], stop);
+    }
+  }
   nncl_optim_destroy(o);
   nncl_model_destroy(m);
   nncl_dataset_destroy(train), nncl_dataset_destroy(val);
@@ -395,6 +445,7 @@ int main(void) {
   if (open_ctx(1, &probe)) return rm_dir(), strncmp(device(), "cl", 2) ? 1 : 77;
   nncl_ctx_destroy(probe);
   test_early_stop();
+  test_monitor_accuracy();
   test_resume();
   test_weights_and_metrics();
   rm_dir();
