@@ -310,6 +310,11 @@ static void test_augment(void) {
   nncl_dataset_read_augmented(d, &nz, 1, 0, N, aug, NULL);
   double mean = 0, sq = 0;
   for (int i = 0; i < N * 12; i++) mean += (aug[i] - plain[i]) / (N * 12.0);
+  for (int i = 0; i < N * 12; i++)
+    if (!isfinite(aug[i])) {
+      FAIL("augment: noise gave %g at %d", aug[i], i);
+      break;
+    }
   for (int i = 0; i < N * 12; i++) sq += (aug[i] - plain[i] - mean) * (aug[i] - plain[i] - mean) / (N * 12.0);
   if (fabs(mean) > 0.1 || fabs(sqrt(sq) - 0.5) > 0.06) FAIL("augment: noise mean %g std %g, want 0 and 0.5", mean, sqrt(sq));
   /* refused: crop or flip without an image shape, negative crop */
