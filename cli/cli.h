@@ -83,6 +83,8 @@ void cli_data_free(cli_data *d);
 int cli_parse_augment(const char *s, nncl_augment *a);
 /* "w0,w1,..." (exactly nclasses values) or "balanced" (from train) into w. */
 int cli_class_weights(const char *s, const nncl_dataset *train, int nclasses, float *w);
+/* Name of class c: the c-th of names "a,b,c", else its index. */
+void cli_class_name(const char *names, int c, char *out, size_t n);
 /* Accuracy, per-class precision/recall/F1/support and the confusion matrix. */
 void cli_print_metrics(const nncl_metrics *mt, const char *class_names);
 

@@ -192,8 +192,7 @@ int cli_class_weights(const char *s, const nncl_dataset *train, int nclasses, fl
   return 0;
 }
 
-/* Name of class c: the c-th of "a,b,c", else its index. */
-static void class_name(const char *names, int c, char *out, size_t n) {
+void cli_class_name(const char *names, int c, char *out, size_t n) {
   for (int k = 0; names && *names && k < c; k++) {
     names = strchr(names, ',');
     if (!names) break;
@@ -207,18 +206,18 @@ void cli_print_metrics(const nncl_metrics *mt, const char *names) {
   char nm[24];
   printf("%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
   for (int c = 0; c < mt->nclasses; c++) {
-    class_name(names, c, nm, sizeof nm);
+    cli_class_name(names, c, nm, sizeof nm);
     printf("%-16s %9.4f %9.4f %9.4f %9lld\n", nm, mt->precision[c], mt->recall[c], mt->f1[c], (long long)mt->support[c]);
   }
   printf("%-16s %9.4f %9.4f %9.4f %9lld\n", "macro avg", mt->macro_precision, mt->macro_recall, mt->macro_f1, (long long)mt->n);
   printf("confusion matrix (rows: true class, columns: predicted)\n%16s", "");
   for (int c = 0; c < mt->nclasses; c++) {
-    class_name(names, c, nm, sizeof nm);
+    cli_class_name(names, c, nm, sizeof nm);
     printf(" %10.10s", nm);
   }
   printf("\n");
   for (int t = 0; t < mt->nclasses; t++) {
-    class_name(names, t, nm, sizeof nm);
+    cli_class_name(names, t, nm, sizeof nm);
     printf("%-16s", nm);
     for (int c = 0; c < mt->nclasses; c++) printf(" %10lld", (long long)mt->confusion[(size_t)t * (size_t)mt->nclasses + (size_t)c]);
     printf("\n");

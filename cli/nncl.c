@@ -455,7 +455,13 @@ static int cmd_predict(int argc, char **argv) {
     int best = 0;
     for (int c = 1; c < out; c++)
       if (y[i * out + c] > y[i * out + best]) best = c;
-    printf("%6lld  %9d  %9.2f%%  %5d%s\n", (long long)i, best, 100 * y[i * out + best], lab[i], best == lab[i] ? "" : "  (wrong)");
+    const char *names = nncl_dataset_class_names(test);
+    if (*names) { /* CSV classes by name */
+      char pn[32], ln[32];
+      cli_class_name(names, best, pn, sizeof pn), cli_class_name(names, lab[i], ln, sizeof ln);
+      printf("%6lld  %9s  %9.2f%%  %5s%s\n", (long long)i, pn, 100 * y[i * out + best], ln, best == lab[i] ? "" : "  (wrong)");
+    } else
+      printf("%6lld  %9d  %9.2f%%  %5d%s\n", (long long)i, best, 100 * y[i * out + best], lab[i], best == lab[i] ? "" : "  (wrong)");
   }
   rc = 0;
 done:

@@ -52,7 +52,7 @@ int nncl_train_state_parse(nncl_ctx *ctx, const char *text, nncl_train_state *s,
       s->es.best = strtod(v, &fe);
       if (fe == v) goto bad;
     } else {
-      if (parse_u64(v, &u) || u > (uint64_t)INT64_MAX) goto bad;
+      if (parse_u64(v, &u)) goto bad;
       if (KEY("epoch") && u <= 1000000) s->epoch = (int)u, seen |= 2;
       else if (KEY("dropout_seed")) s->dropout_seed = u;
       else if (KEY("dropout_step")) s->dropout_step = u;

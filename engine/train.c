@@ -117,7 +117,7 @@ static int ws_step(workspace *w, int n, int grad) {
   g->training = grad; /* batch statistics and dropout only while training */
   int r = nncl_graph_forward(g, n);
   if (r) return r;
-  int logits = w->loss == NNCL_LOSS_XENT ? nncl_model_logits(m) : -1;
+  int logits = w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL ? nncl_model_logits(m) : -1;
   if (logits < 0) logits = g->output;
   nncl_ref lg = g->nodes[logits].val, rows = {w->rows, 0}, sums = {w->sums, 0};
   /* the logits as a matrix of nr loss rows (a sample's L steps) by C classes */

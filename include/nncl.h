@@ -499,8 +499,9 @@ typedef struct nncl_fit_params {
   int (*progress)(void *user, const nncl_epoch_stats *s, int is_epoch_end);
   void *user;
   const char *checkpoint;  /* if non-NULL, saved (with optimizer state) after every epoch */
-  /* Class imbalance (XENT, FOCAL): one weight per class (NULL = all 1), copied at fit
-   * start; see nncl_class_weights_balanced. */
+  /* Class imbalance (XENT, FOCAL): one weight per model output (class), >= 0 (NULL = all
+   * 1), copied at fit start; also used for the validation loss. See
+   * nncl_class_weights_balanced. */
   const float *class_weights;
   float focal_gamma;    /* NNCL_LOSS_FOCAL's gamma >= 0; default 2 */
   /* Early stopping on the validation set: stop when `monitor` has not improved by more
@@ -531,7 +532,8 @@ NNCL_API void nncl_fit_params_init(nncl_fit_params *p);
 /* Trains m on train with o; evaluates on val (may be NULL) after every epoch. */
 NNCL_API int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train,
                       const nncl_dataset *val, const nncl_fit_params *p);
-/* Mean loss and accuracy of m on d, eval mode, batches of the compiled size. */
+/* Mean loss and accuracy of m on d, eval mode, batches of the compiled size
+ * (NNCL_LOSS_FOCAL: gamma 2, unit class weights). */
 NNCL_API int nncl_evaluate(nncl_model *m, const nncl_dataset *d, int loss, double *mean_loss,
                            double *accuracy);
 /* Class weights n / (C count_c) (scikit-learn's "balanced") of d's labels into w

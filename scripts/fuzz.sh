@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/, clang, ASan + UBSan) in build-fuzz and runs each
 # for SECONDS (default 60), one after another, starting from its committed seed corpus.
-#   scripts/fuzz.sh [SECONDS] [HARNESS...]      harnesses: model checkpoint idx dataset
+#   scripts/fuzz.sh [SECONDS] [HARNESS...]      harnesses: model checkpoint idx dataset csv
 # New inputs go to build-fuzz/corpus/<harness> (kept between runs, not in the source tree);
 # a crash, leak, UB or timeout writes build-fuzz/findings/<harness>-* and fails the script.
 # Prints per harness: executions, exec/s, coverage (cov: edges, ft: features), corpus size.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
-harnesses=(model checkpoint idx dataset)
+harnesses=(model checkpoint idx dataset csv)
 [ $# -gt 0 ] && harnesses=("$@")
 dir=${FUZZ_BUILD:-build-fuzz}
 

@@ -41,10 +41,13 @@ static void augment_sample(const nncl_augment *a, uint64_t key, int64_t C, int64
           x[j] = sy >= 0 && sy < H && sx >= 0 && sx < W ? tmp[(c * H + sy) * W + sx] : zero[j];
         }
   }
-  if (a->noise > 0) /* Box-Muller, one normal per value */
-    for (int64_t j = 0; j < C * H * W; j++) {
-      double u1 = draw(key, 3 + 2 * (uint64_t)j), u2 = draw(key, 4 + 2 * (uint64_t)j);
-      x[j] += (float)(a->noise * sqrt(-2 * log(1 - u1)) * cos(6.283185307179586 * u2));
+  if (a->noise > 0) /* Box-Muller: one 64-bit draw gives two 24-bit uniforms (exact in float, < 1), two normals */
+    for (int64_t j = 0, n = C * H * W; j < n; j += 2) {
+      uint64_t h = mix(key ^ mix(3 + (uint64_t)j));
+      float u1 = (float)(h >> 40) * 0x1.0p-24f, u2 = (float)(h & 0xffffffu) * 0x1.0p-24f;
+      float r = a->noise * sqrtf(-2 * logf(1 - u1)), t = 6.2831853f * u2;
+      x[j] += r * cosf(t);
+      if (j + 1 < n) x[j + 1] += r * sinf(t);
     }
 }
 

@@ -108,21 +108,22 @@ typedef struct label_ref {
   long line;
 } label_ref;
 
-static int cmp_numeric;
-static int cmp_names(const void *a, const void *b) {
+/* A class name and its index, for lookups by name (sorted with strcmp). */
+typedef struct class_key {
+  const char *name;
+  int index;
+} class_key;
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Numbers by value, ties (and equal values written differently) by text. */
+static int cmp_num(const void *a, const void *b) {
   const char *x = *(char *const *)a, *y = *(char *const *)b;
-  if (cmp_numeric) {
-    double u = strtod(x, NULL), v = strtod(y, NULL);
-    if (u != v) return u < v ? -1 : 1;
-  }
-  return strcmp(x, y);
+  double u = strtod(x, NULL), v = strtod(y, NULL);
+  return u < v ? -1 : u > v ? 1 : strcmp(x, y);
 }
 
-static int find_class(char **names, int n, const char *s) {
-  for (int i = 0; i < n; i++)
-    if (!strcmp(names[i], s)) return i;
-  return -1;
-}
+static int cmp_key(const void *a, const void *b) { return strcmp(((const class_key *)a)->name, ((const class_key *)b)->name); }
 
 static char *read_file(nncl_ctx *ctx, const char *path, long *len, int *status) {
   FILE *f = fopen(path, "rb");
@@ -164,7 +165,7 @@ static void csv_data_free(csv_data *c) {
   for (int i = 0; i < c->ncols; i++) free(c->colnames[i]);
   free(c->colnames);
   free(c->sk_classes);
-  for (int64_t i = 0; i < c->rows; i++) free(c->labels[i].name);
+  for (int64_t i = 0; i < c->rows + (c->rows < c->cap); i++) free(c->labels[i].name); /* and a row cut short */
   free(c->labels);
   free(c->x);
   for (int i = 0; i < c->nclasses; i++) free(c->classes[i]);
@@ -275,6 +276,7 @@ static int parse_rows(csv_reader *rd, csv_data *c) {
       if (x) c->x = x;
       label_ref *l = x ? realloc(c->labels, (size_t)cap * sizeof *l) : NULL;
       if (!l) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory at line %ld", rd->path, rd->line);
+      memset(l + c->cap, 0, (size_t)(cap - c->cap) * sizeof *l);
       c->labels = l, c->cap = cap;
     }
     float *row = c->x + c->rows * F;
@@ -295,12 +297,12 @@ static int parse_rows(csv_reader *rd, csv_data *c) {
         if (!(c->labels[c->rows].name = strdup(s))) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
         c->labels[c->rows].line = rd->line;
       } else if (parse_float(s, &row[col < c->label_col ? col : col - 1])) {
-        return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d ('%s'): %s '%.40s%s'", rd->path, rd->line, col + 1,
-                        c->colnames[col], *s ? "not a finite number:" : "empty cell", s, strlen(s) > 40 ? "..." : "");
+        if (!*s) return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d ('%s'): empty cell", rd->path, rd->line, col + 1, c->colnames[col]);
+        return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d ('%s'): not a finite number: '%.40s%s'", rd->path, rd->line,
+                        col + 1, c->colnames[col], s, strlen(s) > 40 ? "..." : "");
       }
     }
     if (col < c->ncols) {
-      free(c->labels[c->rows].name);
       return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld: %d fields, the header has %d", rd->path, rd->line, col, c->ncols);
     }
     c->rows++;
@@ -317,23 +319,31 @@ static int sklearn_labels(csv_reader *rd, csv_data *c) {
                     (long long)c->rows);
   int ncls = 1;
   for (const char *s = c->sk_classes; *s; s++) ncls += *s == ',';
-  for (int64_t i = 0; i < c->rows; i++) {
+  const char **start = malloc((size_t)ncls * sizeof *start); /* where each name begins */
+  if (!start) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
+  start[0] = c->sk_classes;
+  for (int j = 1; j < ncls; j++) start[j] = strchr(start[j - 1], ',') + 1;
+  int r = 0;
+  for (int64_t i = 0; i < c->rows && !r; i++) {
     char *end, *lab = c->labels[i].name;
     long k = strtol(lab, &end, 10);
+    char *name = NULL;
     if (end == lab || *end || k < 0 || k >= ncls)
-      return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d: label '%.40s' is not a class index 0..%d", rd->path,
-                      c->labels[i].line, c->label_col + 1, lab, ncls - 1);
-    const char *s = c->sk_classes;
-    for (long j = 0; j < k; j++) s = strchr(s, ',') + 1;
-    char *name = strndup(s, strcspn(s, ","));
-    if (!name) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
-    free(lab);
-    c->labels[i].name = name;
+      r = nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d: label '%.40s' is not a class index 0..%d", rd->path,
+                   c->labels[i].line, c->label_col + 1, lab, ncls - 1);
+    else if (!(name = strndup(start[k], strcspn(start[k], ","))))
+      r = nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
+    else {
+      free(lab);
+      c->labels[i].name = name;
+    }
   }
-  return 0;
+  free(start);
+  return r;
 }
 
-/* Class list: given (comma-separated) or the sorted distinct labels; then y. */
+/* Class list: given (comma-separated) or the sorted distinct labels; then y. Sorting and
+ * binary search keep this O(rows log rows) for any number of classes. */
 static int map_labels(csv_reader *rd, const nncl_csv_params *p, csv_data *c) {
   if (!(c->y = malloc((size_t)c->rows * sizeof *c->y)) || !(c->classes = calloc(CSV_MAX_CLASSES, sizeof *c->classes)))
     return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
@@ -345,30 +355,44 @@ static int map_labels(csv_reader *rd, const nncl_csv_params *p, csv_data *c) {
       s += n + (s[n] == ',');
     }
   } else {
-    cmp_numeric = 1;
-    for (int64_t i = 0; i < c->rows; i++) {
+    char **all = malloc((size_t)c->rows * sizeof *all);
+    if (!all) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
+    for (int64_t i = 0; i < c->rows; i++) all[i] = c->labels[i].name;
+    qsort(all, (size_t)c->rows, sizeof *all, cmp_str);
+    int numeric = 1, r = 0;
+    for (int64_t i = 0; i < c->rows && !r; i++) {
+      if (i > 0 && !strcmp(all[i], all[i - 1])) continue;
       float v;
-      if (find_class(c->classes, c->nclasses, c->labels[i].name) >= 0) continue;
       if (c->nclasses >= CSV_MAX_CLASSES)
-        return nncl_err(rd->ctx, NNCL_ELIMIT, "%s: the label column '%s' has more than %d distinct values: is it the right column?",
-                        rd->path, c->colnames[c->label_col], CSV_MAX_CLASSES);
-      if (parse_float(c->labels[i].name, &v)) cmp_numeric = 0;
-      if (!(c->classes[c->nclasses++] = strdup(c->labels[i].name))) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
+        r = nncl_err(rd->ctx, NNCL_ELIMIT, "%s: the label column '%s' has more than %d distinct values: is it the right column?",
+                     rd->path, c->colnames[c->label_col], CSV_MAX_CLASSES);
+      else if (!(c->classes[c->nclasses++] = strdup(all[i])))
+        r = nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
+      else if (parse_float(all[i], &v)) numeric = 0;
     }
-    qsort(c->classes, (size_t)c->nclasses, sizeof *c->classes, cmp_names);
+    free(all);
+    if (r) return r;
+    qsort(c->classes, (size_t)c->nclasses, sizeof *c->classes, numeric ? cmp_num : cmp_str);
   }
+  class_key *keys = malloc((size_t)c->nclasses * sizeof *keys + 1);
+  if (!keys) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
+  for (int i = 0; i < c->nclasses; i++) keys[i] = (class_key){c->classes[i], i};
+  qsort(keys, (size_t)c->nclasses, sizeof *keys, cmp_key);
   for (int64_t i = 0; i < c->rows; i++) {
-    int k = find_class(c->classes, c->nclasses, c->labels[i].name);
-    if (k < 0)
+    class_key want = {c->labels[i].name, 0}, *k = bsearch(&want, keys, (size_t)c->nclasses, sizeof *keys, cmp_key);
+    if (!k) {
+      free(keys);
       return nncl_err(rd->ctx, NNCL_EFORMAT, "%s: line %ld, column %d: label '%.40s' is not one of the model's classes (%.200s)", rd->path,
                       c->labels[i].line, c->label_col + 1, c->labels[i].name, given);
-    c->y[i] = k;
+    }
+    c->y[i] = k->index;
   }
+  free(keys);
   size_t len = 1;
   for (int i = 0; i < c->nclasses; i++) len += strlen(c->classes[i]) + 1;
   if (!(c->names = malloc(len))) return nncl_err(rd->ctx, NNCL_ENOMEM, "%s: out of memory", rd->path);
-  c->names[0] = 0;
-  for (int i = 0; i < c->nclasses; i++) strcat(strcat(c->names, i ? "," : ""), c->classes[i]);
+  char *q = c->names;
+  for (int i = 0; i < c->nclasses; i++) q += sprintf(q, "%s%s", i ? "," : "", c->classes[i]);
   return 0;
 }
 
