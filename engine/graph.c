@@ -249,7 +249,7 @@ static void prepare_ops(nncl_graph *g, int mode) {
   nncl_backend *be = nncl_ctx_be(g->ctx);
   if (!be->prepare) return;
   static const int common[] = {NNCL_OP_FILL, NNCL_OP_SOFTMAX_XENT, NNCL_OP_ACCURACY};
-  static const int train[] = {NNCL_OP_MATMUL, NNCL_OP_SUM_ROWS, NNCL_OP_ADAM_UPDATE};
+  static const int train[] = {NNCL_OP_MATMUL, NNCL_OP_SUM_ROWS, NNCL_OP_ADAM_UPDATE, NNCL_OP_NONFINITE};
   int ops[NNCL_OP_COUNT], n = 0, seen[NNCL_OP_COUNT] = {0};
 #define NNCL_USE_(op) do { if ((op) >= 0 && (op) < NNCL_OP_COUNT && !seen[op]) seen[op] = 1, ops[n++] = (op); } while (0)
   for (size_t k = 0; k < sizeof common / sizeof *common; k++) NNCL_USE_(common[k]);
