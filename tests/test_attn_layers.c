@@ -189,20 +189,8 @@ static char *read_example(const char *file) {
 }
 
 int main(void) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  char err[512];
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) {
-    printf("SKIP no device '%s': %s\n", getenv("NNCL_DEVICE") ? getenv("NNCL_DEVICE") : "auto", err);
-    return 77;
-  }
-  if (r) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   test_gradcheck();
   test_masks();
   test_dropout();
@@ -215,7 +203,5 @@ int main(void) {
              "transformer heads=4 ff=12 dropout=0.5 norm=pre act=gelu eps=1e-6 mask_from=input mask_pad=-1.5\n"
              "posenc kind=sinusoidal max_len=6\nseqpool mode=max\n");
   round_trip("seqpool_last", "input shape=3,2\nseqpool mode=last\n");
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
+  return harness_close();
 }
