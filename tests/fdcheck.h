@@ -1,8 +1,7 @@
 /* fdcheck.h - central finite differences of L = sum(y * r) against backward through whole
  * models, for the input and every trainable parameter, shared by the layer tests
- * (test_layers.c, test_rnn_layers.c, test_attn_layers.c), with the harness they report
- * through: the context under test `ctx` (harness_open, harness_close), the failure count
- * `failures` and FAIL. Header-only; include it once, in the test's main file. */
+ * (test_layers.c, test_rnn_layers.c, test_attn_layers.c), with the helpers they share
+ * (ok, urand, randomize, make_ctx). Header-only; include it once, in the test's main file. */
 #ifndef NNCL_FDCHECK_H
 #define NNCL_FDCHECK_H
 
@@ -12,12 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "layertest.h"
-
-static int failures;
-static nncl_ctx *ctx;
-
-#define FAIL(...) (printf("FAIL " __VA_ARGS__), putchar('\n'), failures++)
 
 static int ok(int r, const char *what) {
   if (r) FAIL("%s: %s: %s", what, nncl_strerror(r), nncl_errmsg(ctx));
@@ -35,33 +30,6 @@ static inline nncl_ctx *make_ctx(uint64_t seed) {
   char err[512];
   if (nncl_ctx_create(&p, &c, err, sizeof err)) FAIL("context: %s", err);
   return c;
-}
-
-/* Opens ctx on the device under test with 2 threads and prints it. Returns 0, or the
- * test's exit status: 77 when the device is absent, 1 on another failure. */
-static int harness_open(void) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  char err[512];
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) {
-    printf("SKIP no device '%s': %s\n", getenv("NNCL_DEVICE") ? getenv("NNCL_DEVICE") : "auto", err);
-    return 77;
-  }
-  if (r) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  printf("device: %s\n", nncl_ctx_device(ctx));
-  return 0;
-}
-
-/* Closes ctx and prints the verdict; returns the test's exit status. */
-static int harness_close(void) {
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
 }
 
 /* Deterministic test data in [-1, 1). */

@@ -12,16 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "layertest.h"
 #include "nncl_config.h"
 #include "safetensors.h"
 
 static nncl_st_file *golden;
-static nncl_ctx *ctx;
-static int failures;
 static double worst; /* largest error / tolerance of the current net */
-
-#define FAIL(...) (printf("FAIL " __VA_ARGS__), putchar('\n'), failures++)
 
 /* Golden "<net>.<what>" (F32) with n values (n 0: any, count in *count); NULL and a
  * failure when absent or malformed. */
@@ -146,21 +143,10 @@ done:
  * Returns the test's exit status: 0 pass, 1 fail, 77 no device. */
 static int golden_main(const char *file, int want, const char *generator) {
   const char *dir = getenv("NNCL_TEST_DATA");
-  char path[4096], err[512];
+  char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir ? dir : NNCL_SOURCE_DIR "/tests/data", file);
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) {
-    printf("SKIP no device '%s': %s\n", getenv("NNCL_DEVICE") ? getenv("NNCL_DEVICE") : "auto", err);
-    return 77;
-  }
-  if (r) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   if ((r = nncl_st_open(ctx, path, &golden))) {
     printf("FAIL cannot open golden file: %s (regenerate with /usr/bin/python3 tests/%s)\n", nncl_errmsg(ctx), generator);
     nncl_ctx_destroy(ctx);
@@ -175,9 +161,7 @@ static int golden_main(const char *file, int want, const char *generator) {
   }
   if (nets < want) FAIL("%s holds %d nets, want %d", path, nets, want);
   nncl_st_close(golden);
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
+  return harness_close();
 }
 
 #endif
