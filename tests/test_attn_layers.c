@@ -15,206 +15,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layertest.h"
+#include "fdcheck.h"
 #include "nncl_config.h"
 
-static int failures;
-static nncl_ctx *ctx;
-static uint64_t pin_step; /* > 0: forwards run as training step pin_step */
-
-#define FAIL(...) (printf("FAIL " __VA_ARGS__), putchar('\n'), failures++)
-
-static int ok(int r, const char *what) {
-  if (r) FAIL("%s: %s: %s", what, nncl_strerror(r), nncl_errmsg(ctx));
-  return !r;
-}
-
-/* Deterministic test data in [-1, 1). */
-static float urand(uint64_t *s) {
-  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(*s >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-/* Every parameter and buffer of m set from s: values in [-0.8, 0.8), running variances in
- * [0.5, 1.5). */
-static int randomize(nncl_model *m, uint64_t *s) {
-  for (int i = 0; i < nncl_model_param_count(m); i++) {
-    const char *name;
-    nncl_tensor *v;
-    int r = nncl_model_param(m, i, &name, &v, NULL);
-    if (r) return r;
-    int64_t n = nncl_tensor_numel(v);
-    float *w = malloc((size_t)n * sizeof *w);
-    if (!w) return NNCL_ENOMEM;
-    int var = strstr(name, ".running_var") != NULL;
-    for (int64_t k = 0; k < n; k++) w[k] = var ? 1 + 0.5f * urand(s) : 0.8f * urand(s);
-    r = lt_write(v, w);
-    free(w);
-    if (r) return r;
-  }
-  return 0;
-}
-
-/* ---- finite differences -------------------------------------------------------------- */
-
-#define FD_MAX_CHECK 40 /* values checked per tensor: all, or this many spread over it */
-#define FD_SEED 1234    /* of the inputs, parameters and dL/dy */
-
-typedef struct fd_net {
-  nncl_model *m;
-  nncl_tensor *x, *y;
-  float *r;     /* dL/dy */
-  int64_t ny;
-  int rows;
-  int64_t in;   /* input values per sample */
-} fd_net;
-
-/* L = sum(y * r) in double from the model's float outputs. */
-static int fd_loss(fd_net *f, double *loss) {
-  float *yh = NULL;
-  if (pin_step) f->m->g.step = pin_step - 1; /* the same dropout masks in every forward */
-  int rc = nncl_model_forward(f->m, f->x, f->y);
-  if (!rc && !(yh = lt_read(f->y))) rc = NNCL_EDEVICE;
-  *loss = 0;
-  for (int64_t i = 0; !rc && i < f->ny; i++) *loss += (double)yh[i] * f->r[i];
-  free(yh);
-  return rc;
-}
-
-/* Loss at w[k] = w0 + s for s = -step, -step/2, 0, step/2, step; the actual steps (after
- * rounding to float) in ds. t is left as w with w[k] = w0. */
-static int fd_losses(fd_net *f, nncl_tensor *t, float *w, int64_t k, double step, double L[5], double ds[5]) {
-  const float w0 = w[k];
-  static const double at[5] = {-1, -0.5, 0, 0.5, 1};
-  int rc = 0;
-  for (int e = 0; e < 5 && !rc; e++) {
-    w[k] = w0 + (float)(at[e] * step);
-    ds[e] = (double)w[k] - w0;
-    rc = lt_write(t, w) || fd_loss(f, &L[e]);
-  }
-  w[k] = w0;
-  return rc || lt_write(t, w);
-}
-
-/* Checks an (backward's gradient of the tensor t, n values) against the central difference
- * at step h/2, within 3e-4 + 1% (float32 rounding noise stays below 0.15 of that on both
- * backends; a gradient 1.5% off fails every net here). A kink of the loss (ReLU, max) within h shows as a difference between the
- * one-sided slopes that does not halve with the step (a smooth loss's does), or as central
- * differences at h and h/2 that disagree: such values are skipped. Returns the number
- * checked (-1 after a failure); *skipped, *worst (largest error / tolerance) accumulate. */
-static int64_t fd_tensor(fd_net *f, const char *net, const char *what, nncl_tensor *t, const float *an, int64_t *skipped,
-                         double *worst) {
-  const double h = 1e-2, rtol = 1e-2, atol = 3e-4;
-  int64_t n = nncl_tensor_numel(t), checked = 0, count = n < FD_MAX_CHECK ? n : FD_MAX_CHECK;
-  float *w = lt_read(t);
-  if (!w) return FAIL("%s: cannot read %s", net, what), -1;
-  for (int64_t j = 0; j < count; j++) {
-    int64_t k = j * n / count + (j * 7) % (n / count); /* spread, not always the first of a stretch */
-    double L[5], ds[5];
-    if (fd_losses(f, t, w, k, h, L, ds)) {
-      FAIL("%s: forward failed during the finite differences: %s", net, nncl_errmsg(ctx));
-      free(w);
-      return -1;
-    }
-    double est = (L[3] - L[1]) / (ds[3] - ds[1]), est_h = (L[4] - L[0]) / (ds[4] - ds[0]);
-    double d1 = (L[4] - L[2]) / ds[4] - (L[2] - L[0]) / -ds[0], d2 = (L[3] - L[2]) / ds[3] - (L[2] - L[1]) / -ds[1];
-    double tol = atol + rtol * fabs(est);
-    if (fabs(est_h - est) > tol || fabs(d1 - 2 * d2) > tol) {
-      ++*skipped;
-      continue;
-    }
-    checked++;
-    double err = fabs(an[k] - est);
-    if (err > tol) {
-      FAIL("gradcheck %s, x (%d, %lld), seed %d: d/d %s[%lld]: backward %.7g, central difference %.7g (h %g, tol %.3g)", net,
-           f->rows, (long long)f->in, FD_SEED, what, (long long)k, an[k], est, h / 2, tol);
-      free(w);
-      return -1;
-    }
-    if (err / tol > *worst) *worst = err / tol;
-  }
-  free(w);
-  return checked;
-}
-
-/* Gradient check of the model `text` with `rows` samples: input and every trainable
- * parameter (all set to random values first). At most 5% of the values may sit at kinks. */
-static void fd_check(const char *net, int rows, const char *text) {
-  fd_net f = {0};
-  nncl_tensor *dy = NULL, *dx = NULL;
-  float *xh = NULL, *an = NULL;
-  uint64_t s = FD_SEED;
-  if (!ok(nncl_model_parse(ctx, text, net, &f.m), net)) return;
-  int64_t in = nncl_model_input_size(f.m), out = nncl_model_output_size(f.m);
-  f.ny = rows * out, f.rows = rows, f.in = in;
-  xh = malloc((size_t)(rows * in) * sizeof *xh);
-  f.r = malloc((size_t)f.ny * sizeof *f.r);
-  if (!xh || !f.r) goto done;
-  for (int64_t i = 0; i < rows * in; i++) xh[i] = urand(&s);
-  for (int64_t i = 0; i < f.ny; i++) f.r[i] = urand(&s);
-  if (pin_step) f.m->g.step = pin_step - 1;
-  if (!ok(randomize(f.m, &s), "randomize") || !(f.x = lt_tensor(ctx, rows, in)) || !(f.y = lt_tensor(ctx, rows, out)) ||
-      !(dy = lt_tensor(ctx, rows, out)) || !(dx = lt_tensor(ctx, rows, in)) || !ok(lt_compile_dx(f.m, rows, dx), "compile") ||
-      !ok(lt_write(f.x, xh), "write x") || !ok(lt_write(dy, f.r), "write dy") || (pin_step && (f.m->g.step = pin_step - 1, 0)) ||
-      !ok(nncl_model_forward(f.m, f.x, f.y), "forward") ||
-      !ok(nncl_model_backward(f.m, dy), "backward")) {
-    FAIL("gradcheck %s: setup failed", net);
-    goto done;
-  }
-  int64_t checked = 0, skipped = 0, c;
-  double worst = 0;
-  if (!(an = lt_read(dx)) || (c = fd_tensor(&f, net, "input", f.x, an, &skipped, &worst)) < 0) goto done;
-  checked += c;
-  int np = 0;
-  for (int p = 0; p < nncl_model_param_count(f.m); p++) {
-    const char *pname;
-    nncl_tensor *v, *g;
-    if (!ok(nncl_model_param(f.m, p, &pname, &v, &g), "param")) goto done;
-    if (!g) continue; /* a buffer (running statistics) */
-    free(an);
-    if (!(an = lt_read(g)) || (c = fd_tensor(&f, net, pname, v, an, &skipped, &worst)) < 0) goto done;
-    checked += c;
-    np++;
-  }
-  if (skipped * 20 > checked + skipped)
-    FAIL("gradcheck %s: %lld of %lld values at kinks", net, (long long)skipped, (long long)(checked + skipped));
-  else
-    printf("ok   gradcheck %-13s input + %d parameters, %lld values (%lld at kinks skipped), worst error %.2f of tolerance\n", net,
-           np, (long long)checked, (long long)skipped, worst);
-done:
-  free(xh);
-  free(an);
-  free(f.r);
-  nncl_tensor_destroy(f.x);
-  nncl_tensor_destroy(f.y);
-  nncl_tensor_destroy(dy);
-  nncl_tensor_destroy(dx);
-  nncl_model_destroy(f.m);
-}
-
 static void test_gradcheck(void) {
-  fd_check("dense_seq", 2, "input shape=3,4\ndense units=5 act=tanh\ndense units=2\n");
-  fd_check("attn_h1", 2, "input shape=5,4\nattention heads=1\n");
-  fd_check("attn_h2_causal", 2, "input shape=6,4\nattention heads=2 causal=1\n");
-  fd_check("attn_h4_nobias", 2, "input shape=3,8\nattention heads=4 bias=0\n");
-  fd_check("attn_odd", 3, "input shape=7,6\ndense units=9\nattention heads=3\n");
+  fd_check("dense_seq", 2, "input shape=3,4\ndense units=5 act=tanh\ndense units=2\n", 0, 0);
+  fd_check("attn_h1", 2, "input shape=5,4\nattention heads=1\n", 0, 0);
+  fd_check("attn_h2_causal", 2, "input shape=6,4\nattention heads=2 causal=1\n", 0, 0);
+  fd_check("attn_h4_nobias", 2, "input shape=3,8\nattention heads=4 bias=0\n", 0, 0);
+  fd_check("attn_odd", 3, "input shape=7,6\ndense units=9\nattention heads=3\n", 0, 0);
   /* key padding from a layer: keys where relu(dense) > 0 are padded (away from its kink,
    * the mask does not move under the finite differences) */
-  fd_check("attn_mask", 2, "input shape=5,4\ndense units=1 act=relu name=m\nattention heads=2 from=input mask_from=m\n");
-  fd_check("attn_mask_causal", 2, "input shape=6,4\ndense units=2 act=relu name=m\nattention heads=2 causal=1 from=input mask_from=m\n");
-  fd_check("tf_post_relu", 2, "input shape=4,8\ntransformer heads=2 ff=6 dropout=0\n");
-  fd_check("tf_pre_gelu", 2, "input shape=4,8\ntransformer heads=2 ff=5 dropout=0 norm=pre act=gelu\n");
-  fd_check("tf_causal_2", 2, "input shape=5,4\ntransformer heads=1 ff=3 dropout=0 causal=1\ntransformer heads=2 ff=4 dropout=0 norm=pre\n");
-  fd_check("posenc_learned", 2, "input shape=5,4\nposenc kind=learned max_len=7\ndense units=3\n");
-  fd_check("posenc_sin", 2, "input shape=5,4\nposenc max_len=5\nattention heads=2\n");
-  fd_check("seqpool_mean", 2, "input shape=5,3\ndense units=4\nseqpool mode=mean\n");
-  fd_check("seqpool_max", 2, "input shape=5,3\ndense units=4\nseqpool mode=max\n");
-  fd_check("seqpool_last", 2, "input shape=5,3\ndense units=4\nseqpool mode=last\ndense units=2\n");
+  fd_check("attn_mask", 2, "input shape=5,4\ndense units=1 act=relu name=m\nattention heads=2 from=input mask_from=m\n", 0, 0);
+  fd_check("attn_mask_causal", 2, "input shape=6,4\ndense units=2 act=relu name=m\nattention heads=2 causal=1 from=input mask_from=m\n", 0, 0);
+  fd_check("tf_post_relu", 2, "input shape=4,8\ntransformer heads=2 ff=6 dropout=0\n", 0, 0);
+  fd_check("tf_pre_gelu", 2, "input shape=4,8\ntransformer heads=2 ff=5 dropout=0 norm=pre act=gelu\n", 0, 0);
+  fd_check("tf_causal_2", 2, "input shape=5,4\ntransformer heads=1 ff=3 dropout=0 causal=1\ntransformer heads=2 ff=4 dropout=0 norm=pre\n", 0, 0);
+  fd_check("posenc_learned", 2, "input shape=5,4\nposenc kind=learned max_len=7\ndense units=3\n", 0, 0);
+  fd_check("posenc_sin", 2, "input shape=5,4\nposenc max_len=5\nattention heads=2\n", 0, 0);
+  fd_check("seqpool_mean", 2, "input shape=5,3\ndense units=4\nseqpool mode=mean\n", 0, 0);
+  fd_check("seqpool_max", 2, "input shape=5,3\ndense units=4\nseqpool mode=max\n", 0, 0);
+  fd_check("seqpool_last", 2, "input shape=5,3\ndense units=4\nseqpool mode=last\ndense units=2\n", 0, 0);
   /* dropout inside attention and the block: the same masks in every forward */
-  pin_step = 3;
-  fd_check("attn_dropout", 2, "input shape=5,4\nattention heads=2 dropout=0.4\n");
-  fd_check("tf_dropout", 2, "input shape=4,8\ntransformer heads=2 ff=6 dropout=0.3 act=gelu\n");
-  pin_step = 0;
+  fd_check("attn_dropout", 2, "input shape=5,4\nattention heads=2 dropout=0.4\n", 0, 3);
+  fd_check("tf_dropout", 2, "input shape=4,8\ntransformer heads=2 ff=6 dropout=0.3 act=gelu\n", 0, 3);
 }
 
 /* ---- masks and dropout ----------------------------------------------------------------- */
@@ -365,20 +189,8 @@ static char *read_example(const char *file) {
 }
 
 int main(void) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  char err[512];
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) {
-    printf("SKIP no device '%s': %s\n", getenv("NNCL_DEVICE") ? getenv("NNCL_DEVICE") : "auto", err);
-    return 77;
-  }
-  if (r) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   test_gradcheck();
   test_masks();
   test_dropout();
@@ -391,7 +203,5 @@ int main(void) {
              "transformer heads=4 ff=12 dropout=0.5 norm=pre act=gelu eps=1e-6 mask_from=input mask_pad=-1.5\n"
              "posenc kind=sinusoidal max_len=6\nseqpool mode=max\n");
   round_trip("seqpool_last", "input shape=3,2\nseqpool mode=last\n");
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
+  return harness_close();
 }

@@ -16,204 +16,24 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "layertest.h"
-#include "nncl_config.h"
-
-static int failures;
-static nncl_ctx *ctx;
-
-#define FAIL(...) (printf("FAIL " __VA_ARGS__), putchar('\n'), failures++)
-
-static int ok(int r, const char *what) {
-  if (r) FAIL("%s: %s: %s", what, nncl_strerror(r), nncl_errmsg(ctx));
-  return !r;
-}
-
-/* Deterministic test data in [-1, 1). */
-static float urand(uint64_t *s) {
-  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(*s >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-static nncl_ctx *make_ctx(uint64_t seed) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  p.seed = seed;
-  nncl_ctx *c = NULL;
-  char err[512];
-  if (nncl_ctx_create(&p, &c, err, sizeof err)) FAIL("context: %s", err);
-  return c;
-}
-
-/* Every parameter of m set from s: values in [-0.8, 0.8). */
-static int randomize(nncl_model *m, uint64_t *s) {
-  for (int i = 0; i < nncl_model_param_count(m); i++) {
-    const char *name;
-    nncl_tensor *v;
-    int r = nncl_model_param(m, i, &name, &v, NULL);
-    if (r) return r;
-    int64_t n = nncl_tensor_numel(v);
-    float *w = malloc((size_t)n * sizeof *w);
-    if (!w) return NNCL_ENOMEM;
-      for (int64_t k = 0; k < n; k++) w[k] = 0.8f * urand(s);
-    r = lt_write(v, w);
-    free(w);
-    if (r) return r;
-  }
-  return 0;
-}
-
-/* ---- finite differences -------------------------------------------------------------- */
-
-#define FD_MAX_CHECK 40 /* values checked per tensor: all, or this many spread over it */
-#define FD_SEED 1234    /* of the inputs, parameters and dL/dy */
-
-typedef struct fd_net {
-  nncl_model *m;
-  nncl_tensor *x, *y;
-  float *r;     /* dL/dy */
-  int64_t ny;
-  int rows;
-  int64_t in;   /* input values per sample */
-} fd_net;
-
-/* L = sum(y * r) in double from the model's float outputs. */
-static int fd_loss(fd_net *f, double *loss) {
-  float *yh = NULL;
-  int rc = nncl_model_forward(f->m, f->x, f->y);
-  if (!rc && !(yh = lt_read(f->y))) rc = NNCL_EDEVICE;
-  *loss = 0;
-  for (int64_t i = 0; !rc && i < f->ny; i++) *loss += (double)yh[i] * f->r[i];
-  free(yh);
-  return rc;
-}
-
-/* Loss at w[k] = w0 + s for s = -step, -step/2, 0, step/2, step; the actual steps (after
- * rounding to float) in ds. t is left as w with w[k] = w0. */
-static int fd_losses(fd_net *f, nncl_tensor *t, float *w, int64_t k, double step, double L[5], double ds[5]) {
-  const float w0 = w[k];
-  static const double at[5] = {-1, -0.5, 0, 0.5, 1};
-  int rc = 0;
-  for (int e = 0; e < 5 && !rc; e++) {
-    w[k] = w0 + (float)(at[e] * step);
-    ds[e] = (double)w[k] - w0;
-    rc = lt_write(t, w) || fd_loss(f, &L[e]);
-  }
-  w[k] = w0;
-  return rc || lt_write(t, w);
-}
-
-/* Checks an (backward's gradient of the tensor t, n values) against the central difference
- * at step h/2, within 3e-4 + 1% (float32 rounding noise stays below 0.15 of that on both
- * backends; a gradient 1.5% off fails every net here). A kink of the loss (ReLU, max) within h shows as a difference between the
- * one-sided slopes that does not halve with the step (a smooth loss's does), or as central
- * differences at h and h/2 that disagree: such values are skipped. Returns the number
- * checked (-1 after a failure); *skipped, *worst (largest error / tolerance) accumulate. */
-static int64_t fd_tensor(fd_net *f, const char *net, const char *what, nncl_tensor *t, const float *an, int64_t *skipped,
-                         double *worst) {
-  const double h = 1e-2, rtol = 1e-2, atol = 3e-4;
-  int64_t n = nncl_tensor_numel(t), checked = 0, count = n < FD_MAX_CHECK ? n : FD_MAX_CHECK;
-  float *w = lt_read(t);
-  if (!w) return FAIL("%s: cannot read %s", net, what), -1;
-  for (int64_t j = 0; j < count; j++) {
-    int64_t k = j * n / count + (j * 7) % (n / count); /* spread, not always the first of a stretch */
-    double L[5], ds[5];
-    if (fd_losses(f, t, w, k, h, L, ds)) {
-      FAIL("%s: forward failed during the finite differences: %s", net, nncl_errmsg(ctx));
-      free(w);
-      return -1;
-    }
-    double est = (L[3] - L[1]) / (ds[3] - ds[1]), est_h = (L[4] - L[0]) / (ds[4] - ds[0]);
-    double d1 = (L[4] - L[2]) / ds[4] - (L[2] - L[0]) / -ds[0], d2 = (L[3] - L[2]) / ds[3] - (L[2] - L[1]) / -ds[1];
-    double tol = atol + rtol * fabs(est);
-    if (fabs(est_h - est) > tol || fabs(d1 - 2 * d2) > tol) {
-      ++*skipped;
-      continue;
-    }
-    checked++;
-    double err = fabs(an[k] - est);
-    if (err > tol) {
-      FAIL("gradcheck %s, x (%d, %lld), seed %d: d/d %s[%lld]: backward %.7g, central difference %.7g (h %g, tol %.3g)", net,
-           f->rows, (long long)f->in, FD_SEED, what, (long long)k, an[k], est, h / 2, tol);
-      free(w);
-      return -1;
-    }
-    if (err / tol > *worst) *worst = err / tol;
-  }
-  free(w);
-  return checked;
-}
-
-/* Gradient check of the model `text` with `rows` samples: input and every trainable
- * parameter (all set to random values first). At most 5% of the values may sit at kinks.
- * vocab > 0: the input holds token ids in [0, vocab), not checked (a lookup is flat in them). */
-static void fd_check(const char *net, int rows, const char *text, int vocab) {
-  fd_net f = {0};
-  nncl_tensor *dy = NULL, *dx = NULL;
-  float *xh = NULL, *an = NULL;
-  uint64_t s = FD_SEED;
-  if (!ok(nncl_model_parse(ctx, text, net, &f.m), net)) return;
-  int64_t in = nncl_model_input_size(f.m), out = nncl_model_output_size(f.m);
-  f.ny = rows * out, f.rows = rows, f.in = in;
-  xh = malloc((size_t)(rows * in) * sizeof *xh);
-  f.r = malloc((size_t)f.ny * sizeof *f.r);
-  if (!xh || !f.r) goto done;
-  for (int64_t i = 0; i < rows * in; i++) xh[i] = vocab ? (float)(int)((urand(&s) + 1) * 0.5f * (float)vocab * 0.999f) : urand(&s);
-  for (int64_t i = 0; i < f.ny; i++) f.r[i] = urand(&s);
-  if (!ok(randomize(f.m, &s), "randomize") || !(f.x = lt_tensor(ctx, rows, in)) || !(f.y = lt_tensor(ctx, rows, out)) ||
-      !(dy = lt_tensor(ctx, rows, out)) || !(dx = lt_tensor(ctx, rows, in)) || !ok(lt_compile_dx(f.m, rows, dx), "compile") ||
-      !ok(lt_write(f.x, xh), "write x") || !ok(lt_write(dy, f.r), "write dy") || !ok(nncl_model_forward(f.m, f.x, f.y), "forward") ||
-      !ok(nncl_model_backward(f.m, dy), "backward")) {
-    FAIL("gradcheck %s: setup failed", net);
-    goto done;
-  }
-  int64_t checked = 0, skipped = 0, c;
-  double worst = 0;
-  if (!vocab && (!(an = lt_read(dx)) || (c = fd_tensor(&f, net, "input", f.x, an, &skipped, &worst)) < 0)) goto done;
-  if (!vocab) checked += c;
-  int np = 0;
-  for (int p = 0; p < nncl_model_param_count(f.m); p++) {
-    const char *pname;
-    nncl_tensor *v, *g;
-    if (!ok(nncl_model_param(f.m, p, &pname, &v, &g), "param")) goto done;
-    if (!g) continue;
-    free(an);
-    if (!(an = lt_read(g)) || (c = fd_tensor(&f, net, pname, v, an, &skipped, &worst)) < 0) goto done;
-    checked += c;
-    np++;
-  }
-  if (skipped * 20 > checked + skipped)
-    FAIL("gradcheck %s: %lld of %lld values at kinks", net, (long long)skipped, (long long)(checked + skipped));
-  else
-    printf("ok   gradcheck %-13s input + %d parameters, %lld values (%lld at kinks skipped), worst error %.2f of tolerance\n", net,
-           np, (long long)checked, (long long)skipped, worst);
-done:
-  free(xh);
-  free(an);
-  free(f.r);
-  nncl_tensor_destroy(f.x);
-  nncl_tensor_destroy(f.y);
-  nncl_tensor_destroy(dy);
-  nncl_tensor_destroy(dx);
-  nncl_model_destroy(f.m);
-}
+#include "fdcheck.h"
+#include "roundtrip.h"
 
 static void test_gradcheck(void) {
-  fd_check("lstm_last", 2, "input shape=5,3\nlstm units=4\n", 0);
-  fd_check("lstm_seq", 2, "input shape=4,3\nlstm units=3 return=sequence\n", 0);
-  fd_check("lstm_bi_2l", 2, "input shape=4,2\nlstm units=3 layers=2 bidirectional=1 return=sequence\n", 0);
-  fd_check("lstm_learned", 3, "input shape=3,2\nlstm units=3 layers=2 bidirectional=1 initial=learned\n", 0);
-  fd_check("gru_last", 2, "input shape=5,3\ngru units=4\n", 0);
-  fd_check("gru_bi_2l", 2, "input shape=4,3\ngru units=3 layers=2 bidirectional=1 return=sequence\n", 0);
-  fd_check("gru_learned", 2, "input shape=3,2\ngru units=3 initial=learned bidirectional=1\n", 0);
-  fd_check("rnn_tanh_2l", 2, "input shape=5,3\nrnn units=4 layers=2\n", 0);
-  fd_check("rnn_relu_bi", 2, "input shape=4,3\nrnn units=5 act=relu bidirectional=1 return=sequence\n", 0);
-  fd_check("rnn_learned", 2, "input shape=3,2\nrnn units=3 initial=learned\n", 0);
-  fd_check("stacked", 2, "input shape=4,3\ngru units=3 return=sequence\nlstm units=2 bidirectional=1\ndense units=2\n", 0);
+  fd_check("lstm_last", 2, "input shape=5,3\nlstm units=4\n", 0, 0);
+  fd_check("lstm_seq", 2, "input shape=4,3\nlstm units=3 return=sequence\n", 0, 0);
+  fd_check("lstm_bi_2l", 2, "input shape=4,2\nlstm units=3 layers=2 bidirectional=1 return=sequence\n", 0, 0);
+  fd_check("lstm_learned", 3, "input shape=3,2\nlstm units=3 layers=2 bidirectional=1 initial=learned\n", 0, 0);
+  fd_check("gru_last", 2, "input shape=5,3\ngru units=4\n", 0, 0);
+  fd_check("gru_bi_2l", 2, "input shape=4,3\ngru units=3 layers=2 bidirectional=1 return=sequence\n", 0, 0);
+  fd_check("gru_learned", 2, "input shape=3,2\ngru units=3 initial=learned bidirectional=1\n", 0, 0);
+  fd_check("rnn_tanh_2l", 2, "input shape=5,3\nrnn units=4 layers=2\n", 0, 0);
+  fd_check("rnn_relu_bi", 2, "input shape=4,3\nrnn units=5 act=relu bidirectional=1 return=sequence\n", 0, 0);
+  fd_check("rnn_learned", 2, "input shape=3,2\nrnn units=3 initial=learned\n", 0, 0);
+  fd_check("stacked", 2, "input shape=4,3\ngru units=3 return=sequence\nlstm units=2 bidirectional=1\ndense units=2\n", 0, 0);
   /* no padding_idx: its row is read but gets no gradient (torch), which no difference shows */
-  fd_check("emb_lstm", 3, "input shape=6\nembedding vocab=7 dim=3\nlstm units=3\n", 7);
-  fd_check("emb_gru_seq", 2, "input shape=5\nembedding vocab=4 dim=2\ngru units=2 return=sequence\ndense units=2\n", 4);
+  fd_check("emb_lstm", 3, "input shape=6\nembedding vocab=7 dim=3\nlstm units=3\n", 7, 0);
+  fd_check("emb_gru_seq", 2, "input shape=5\nembedding vocab=4 dim=2\ngru units=2 return=sequence\ndense units=2\n", 4, 0);
 }
 
 /* ---- embedding ------------------------------------------------------------------------ */
@@ -311,108 +131,12 @@ static void test_training(void) {
   free(w2);
 }
 
-/* ---- model text round trip ----------------------------------------------------------- */
-
-typedef struct text_buf {
-  char s[8192];
-  size_t len;
-} text_buf;
-
-static void collect(void *user, const char *line) {
-  text_buf *b = user;
-  int k = snprintf(b->s + b->len, sizeof b->s - b->len, "%s\n", line);
-  if (k > 0 && b->len + (size_t)k < sizeof b->s) b->len += (size_t)k;
-}
-
-/* Outputs of m for 2 random samples, in evaluation (running statistics) and in training
- * (batch statistics; nothing draws dropout masks in the examples). */
-static int outputs(nncl_model *m, float *y) {
-  int64_t in = nncl_model_input_size(m), out = nncl_model_output_size(m);
-  float *xh = malloc((size_t)(2 * in) * sizeof *xh);
-  nncl_tensor *x = lt_tensor(ctx, 2, in), *t = lt_tensor(ctx, 2, out);
-  uint64_t s = 3;
-  int r = !xh || !x || !t ? NNCL_ENOMEM : 0;
-  for (int64_t i = 0; !r && i < 2 * in; i++) xh[i] = urand(&s);
-  if (!r && !(r = nncl_model_compile(m, 2, NNCL_MODE_TRAIN)) && !(r = lt_write(x, xh)) && !(r = nncl_model_set_training(m, 0)) &&
-      !(r = nncl_model_forward(m, x, t)) && !(r = nncl_tensor_read(t, y, (size_t)(2 * out) * sizeof *y)) &&
-      !(r = nncl_model_set_training(m, 1)) && !(r = nncl_model_forward(m, x, t)))
-    r = nncl_tensor_read(t, y + 2 * out, (size_t)(2 * out) * sizeof *y);
-  free(xh);
-  nncl_tensor_destroy(x);
-  nncl_tensor_destroy(t);
-  return r;
-}
-
-static void text_round_trip(const char *file) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/examples/models/%s", NNCL_SOURCE_DIR, file);
-  nncl_model *m = NULL, *m2 = NULL;
-  char *t1 = NULL, *t2 = NULL;
-  text_buf s1 = {0}, s2 = {0};
-  float *y1 = NULL, *y2 = NULL;
-  uint64_t s = 21;
-  if (!ok(nncl_model_parse_file(ctx, path, &m), path) || !ok(nncl_model_to_text(m, &t1), "to_text") ||
-      !ok(nncl_model_parse(ctx, t1, "written", &m2), "parse written text") || !ok(nncl_model_to_text(m2, &t2), "to_text") ||
-      !ok(nncl_model_summary(m, collect, &s1, NULL), "summary") || !ok(nncl_model_summary(m2, collect, &s2, NULL), "summary"))
-    goto done;
-  if (strcmp(t1, t2)) FAIL("%s: the written text does not write back the same:\n%s---\n%s", file, t1, t2);
-  if (strcmp(s1.s, s2.s)) FAIL("%s: summaries differ after the text round trip:\n%s---\n%s", file, s1.s, s2.s);
-  if (nncl_model_param_count(m) != nncl_model_param_count(m2)) {
-    FAIL("%s: %d parameters, %d after the round trip", file, nncl_model_param_count(m), nncl_model_param_count(m2));
-    goto done;
-  }
-  if (!ok(randomize(m, &s), "randomize")) goto done;
-  for (int i = 0; i < nncl_model_param_count(m); i++) {
-    const char *n1, *n2;
-    nncl_tensor *v1, *v2;
-    float *w = NULL;
-    if (!ok(nncl_model_param(m, i, &n1, &v1, NULL), "param") || !ok(nncl_model_param(m2, i, &n2, &v2, NULL), "param")) goto done;
-    if (strcmp(n1, n2) || nncl_tensor_numel(v1) != nncl_tensor_numel(v2) || !(w = lt_read(v1)) || lt_write(v2, w)) {
-      FAIL("%s: parameter %d is '%s', after the round trip '%s'", file, i, n1, n2);
-      free(w);
-      goto done;
-    }
-    free(w);
-  }
-  int64_t out = nncl_model_output_size(m);
-  y1 = malloc((size_t)(4 * out) * sizeof *y1), y2 = malloc((size_t)(4 * out) * sizeof *y2);
-  if (!y1 || !y2 || !ok(outputs(m, y1), "outputs") || !ok(outputs(m2, y2), "outputs of the round-trip model")) goto done;
-  if (memcmp(y1, y2, (size_t)(4 * out) * sizeof *y1)) FAIL("%s: outputs differ after the text round trip", file);
-  else {
-    int64_t np = 0;
-    nncl_model_summary(m, collect, &s2, &np);
-    printf("ok   text round trip %-18s %d layers, %lld parameters: same text, summary and outputs (eval and train)\n", file,
-           m->nlayers, (long long)np);
-  }
-done:
-  free(t1);
-  free(t2);
-  free(y1);
-  free(y2);
-  nncl_model_destroy(m);
-  nncl_model_destroy(m2);
-}
-
 int main(void) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  char err[512];
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) {
-    printf("SKIP no device '%s': %s\n", getenv("NNCL_DEVICE") ? getenv("NNCL_DEVICE") : "auto", err);
-    return 77;
-  }
-  if (r) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   test_gradcheck();
   test_bad_ids();
   test_training();
   text_round_trip("lstm_rows.txt");
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
+  return harness_close();
 }

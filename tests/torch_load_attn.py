@@ -12,23 +12,11 @@ usage: torch_load_attn.py HELPER MODEL...   (with no MODEL: the example transfor
 Fails (never skips) when torch or safetensors is missing: CI installs both.
 """
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
-
-try:
-    import numpy as np
-    import torch
-    import torch.nn as nn
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-except ImportError as e:
-    print(f"FAIL torch_load_attn needs numpy, torch and safetensors in {sys.executable}: {e}")
-    sys.exit(1)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_load_vision import ACTS, parse  # noqa: E402  (the model-file reader)
+import torch_ckpt_common as common  # noqa: E402
+from torch_ckpt_common import ACTS, np, nn, parse, torch  # noqa: E402
 
 MODELS = {
     "attention.txt": "input shape=6,8\nattention heads=2 dropout=0.1 name=att\nseqpool mode=mean\ndense units=4 name=fc\nsoftmax\n",
@@ -125,19 +113,11 @@ class Net(nn.Module):
 
 
 def check(helper, model_path, tmp):
-    out = os.path.join(tmp, os.path.basename(model_path) + ".out")
-    os.makedirs(out, exist_ok=True)
-    cmd = [helper, model_path, out]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    if r.returncode:
-        print(f"FAIL {shlex.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+    out = common.run_helper(helper, model_path, tmp)
+    if out is None:
         return False
-    ckpt = os.path.join(out, "model.safetensors")
-    tensors = load_file(ckpt)
-    with safe_open(ckpt, framework="pt") as f:
-        text = f.metadata()["model"]
-        step = f.metadata().get("step", "?")
+    tensors, meta = common.load_checkpoint(out)
+    text, step = meta["model"], meta.get("step", "?")
     weights = {k: v.double() for k, v in tensors.items() if not k.startswith("optimizer.")}
     net = Net(text)
     try:
@@ -147,19 +127,9 @@ def check(helper, model_path, tmp):
         return False
     attn = [k for k in weights if k.endswith("in_proj_weight")]
     net.eval()
-    x = np.fromfile(os.path.join(out, "x.f32"), dtype="<f4").reshape(-1, int(np.prod(net.shape)))
-    y_nncl = np.fromfile(os.path.join(out, "y.f32"), dtype="<f4").reshape(x.shape[0], -1)
-    with torch.no_grad():
-        y_torch = net(torch.from_numpy(x.astype(np.float64))).numpy()
-    if y_torch.shape != y_nncl.shape:
-        print(f"FAIL {model_path}: torch output {y_torch.shape}, nncl {y_nncl.shape}")
-        return False
-    err = np.abs(y_nncl - y_torch)
-    bad = np.argwhere(err > 1e-5 * np.abs(y_torch) + 1e-7)
-    if len(bad):
-        i = tuple(bad[0])
-        print(f"FAIL {model_path}: {len(bad)} of {err.size} eval outputs beyond 1e-5 relative; first {i}: "
-              f"nncl {y_nncl[i]:.9g}, torch {y_torch[i]:.9g}")
+    _, y_nncl, y_torch = common.outputs(net, out, int(np.prod(net.shape)))
+    err = common.compare(model_path, y_nncl, y_torch, 1e-5, 1e-7, "eval outputs beyond 1e-5 relative")
+    if err is None:
         return False
     nparams = sum(v.numel() for k, v in weights.items() if not k.endswith(".pe"))
     print(f"ok   {os.path.basename(model_path)}: {nparams} parameters, {len(attn)} attention layers trained by nncl "
@@ -168,23 +138,5 @@ def check(helper, model_path, tmp):
     return True
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    helper, models = sys.argv[1], sys.argv[2:]
-    good = True
-    with tempfile.TemporaryDirectory(prefix="nncl-torch-attn-") as tmp:
-        for name, text in MODELS.items():
-            path = os.path.join(tmp, name)
-            with open(path, "w") as f:
-                f.write(text)
-            models.append(path)
-        for m in models:
-            good &= check(helper, m, tmp)
-    print("PASSED" if good else "FAILED")
-    return 0 if good else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(__doc__, check, "nncl-torch-attn-", min_args=2, extra=MODELS))

@@ -8,20 +8,11 @@ usage: torch_load_checkpoint.py HELPER MODEL...   (HELPER = the torch_ckpt_helpe
 Fails (never skips) when torch or safetensors is missing: CI installs both.
 """
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 
-try:
-    import numpy as np
-    import torch
-    import torch.nn as nn
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-except ImportError as e:
-    print(f"FAIL torch_load_checkpoint needs numpy, torch and safetensors in {sys.executable}: {e}")
-    sys.exit(1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_ckpt_common as common  # noqa: E402
+from torch_ckpt_common import ACTS, np, nn, parse_line, torch  # noqa: E402
 
 # Every layer kind and activation of the model-file format, beyond the seed network.
 EVERY_ACT = """input shape=2,3,4
@@ -41,55 +32,6 @@ sigmoid
 relu
 dense units=5 act=softmax
 """
-
-
-def parse_line(line):
-    """kind and key=value pairs of one model-file line (quotes and # comments allowed)."""
-    toks, cur, quoted, i = [], "", False, 0
-    while i < len(line):
-        c = line[i]
-        if quoted:
-            if c == "\\" and i + 1 < len(line):
-                cur += line[i + 1]
-                i += 1
-            elif c == '"':
-                quoted = False
-            else:
-                cur += c
-        elif c == '"':
-            quoted = True
-        elif c == "#":
-            break
-        elif c in " \t":
-            if cur:
-                toks.append(cur)
-            cur = ""
-        else:
-            cur += c
-        i += 1
-    if cur:
-        toks.append(cur)
-    if not toks:
-        return None, {}
-    return toks[0], dict(t.split("=", 1) for t in toks[1:])
-
-
-def activation(kind, kv):
-    if kind == "relu":
-        return nn.ReLU()
-    if kind == "leaky_relu":
-        return nn.LeakyReLU(float(kv.get("alpha", 0.01)))
-    if kind == "elu":
-        return nn.ELU(float(kv.get("alpha", 1.0)))
-    if kind == "gelu":
-        return nn.GELU()
-    if kind == "sigmoid":
-        return nn.Sigmoid()
-    if kind == "tanh":
-        return nn.Tanh()
-    if kind == "softmax":
-        return nn.Softmax(dim=1)
-    raise ValueError(f"unknown activation '{kind}'")
 
 
 def build(text, weights):
@@ -113,10 +55,10 @@ def build(text, weights):
             used.update((f"{name}.weight", f"{name}.bias"))
             layers.append(lin)
             if kv.get("act", "none") != "none":
-                layers.append(activation(kv["act"], kv))
+                layers.append(ACTS[kv["act"]](kv))
             features = units
         elif kind != "flatten":  # the Sequential starts with nn.Flatten
-            layers.append(activation(kind, kv))
+            layers.append(ACTS[kind](kv))
     extra = {k for k in weights if not k.startswith("optimizer.")} - used
     if extra:
         raise ValueError(f"checkpoint tensors not used by the description: {sorted(extra)}")
@@ -124,18 +66,11 @@ def build(text, weights):
 
 
 def check(helper, model_path, tmp):
-    out = os.path.join(tmp, os.path.basename(model_path) + ".out")
-    os.makedirs(out, exist_ok=True)
-    cmd = [helper, model_path, out]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    if r.returncode:
-        print(f"FAIL {shlex.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+    out = common.run_helper(helper, model_path, tmp)
+    if out is None:
         return False
     ckpt = os.path.join(out, "model.safetensors")
-    weights = load_file(ckpt)
-    with safe_open(ckpt, framework="pt") as f:
-        meta = f.metadata()
+    weights, meta = common.load_checkpoint(out)
     for key in ("model", "epoch", "step", "optimizer", "nncl_version"):
         if key not in meta:
             print(f"FAIL {ckpt}: metadata lacks '{key}': {sorted(meta)}")
@@ -154,43 +89,15 @@ def check(helper, model_path, tmp):
         if weights[k].dtype != torch.float32:
             print(f"FAIL {ckpt}: {k} is {weights[k].dtype}, want float32")
             return False
-    n_in = net[1].in_features
-    x = np.fromfile(os.path.join(out, "x.f32"), dtype="<f4").reshape(-1, n_in)
-    y_nncl = np.fromfile(os.path.join(out, "y.f32"), dtype="<f4").reshape(x.shape[0], -1)
-    with torch.no_grad():
-        y_torch = net(torch.from_numpy(x.astype(np.float64))).numpy()
-    if y_torch.shape != y_nncl.shape:
-        print(f"FAIL {model_path}: torch output {y_torch.shape}, nncl {y_nncl.shape}")
+    _, y_nncl, y_torch = common.outputs(net, out, net[1].in_features)
+    err = common.compare(model_path, y_nncl, y_torch, 1e-5, 1e-7, "outputs beyond 1e-5 relative")
+    if err is None:
         return False
-    err = np.abs(y_nncl - y_torch)
-    tol = 1e-5 * np.abs(y_torch) + 1e-7
-    bad = np.argwhere(err > tol)
     nparams = sum(weights[k].numel() for k in params)
-    if len(bad):
-        i = tuple(bad[0])
-        print(f"FAIL {model_path}: {len(bad)} of {err.size} outputs beyond 1e-5 relative; first {i}: "
-              f"nncl {y_nncl[i]:.9g}, torch {y_torch[i]:.9g}")
-        return False
     print(f"ok   {model_path}: {nparams} parameters, torch {torch.__version__} matches nncl's {y_nncl.shape} outputs "
           f"(max rel err {float(np.max(err / (np.abs(y_torch) + 1e-30))):.2e})")
     return True
 
 
-def main():
-    if len(sys.argv) < 3:
-        print(__doc__)
-        return 2
-    helper, models = sys.argv[1], sys.argv[2:]
-    good = True
-    with tempfile.TemporaryDirectory(prefix="nncl-torch-") as tmp:
-        every = os.path.join(tmp, "every_act.txt")
-        with open(every, "w") as f:
-            f.write(EVERY_ACT)
-        for m in models + [every]:
-            good &= check(helper, m, tmp)
-    print("PASSED" if good else "FAILED")
-    return 0 if good else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(__doc__, check, "nncl-torch-", extra={"every_act.txt": EVERY_ACT}))

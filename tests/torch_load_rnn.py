@@ -10,30 +10,11 @@ usage: torch_load_rnn.py HELPER MODEL...
 Fails (never skips) when torch or safetensors is missing: CI installs both.
 """
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 
-try:
-    import numpy as np
-    import torch
-    import torch.nn as nn
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-except ImportError as e:
-    print(f"FAIL torch_load_rnn needs numpy, torch and safetensors in {sys.executable}: {e}")
-    sys.exit(1)
-
-
-def parse(text):
-    """(kind, {key: value}) per line of a model description (as nncl writes it: no quotes)."""
-    out = []
-    for line in text.splitlines():
-        toks = line.split("#", 1)[0].split()
-        if toks:
-            out.append((toks[0], dict(t.split("=", 1) for t in toks[1:])))
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_ckpt_common as common  # noqa: E402
+from torch_ckpt_common import np, nn, parse, torch  # noqa: E402
 
 
 class Recurrent(nn.Module):
@@ -92,18 +73,11 @@ class Net(nn.Module):
 
 
 def check(helper, model_path, tmp):
-    out = os.path.join(tmp, os.path.basename(model_path) + ".out")
-    os.makedirs(out, exist_ok=True)
-    cmd = [helper, model_path, out]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    if r.returncode:
-        print(f"FAIL {shlex.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+    out = common.run_helper(helper, model_path, tmp)
+    if out is None:
         return False
-    ckpt = os.path.join(out, "model.safetensors")
-    tensors = load_file(ckpt)
-    with safe_open(ckpt, framework="pt") as f:
-        text = f.metadata()["model"]
+    tensors, meta = common.load_checkpoint(out)
+    text = meta["model"]
     moments = [v for k, v in tensors.items() if k.startswith("optimizer.")]
     if not moments or not any(bool(torch.any(v != 0)) for v in moments):
         print(f"FAIL {model_path}: the checkpoint holds no trained optimizer state: the model was not trained")
@@ -117,19 +91,9 @@ def check(helper, model_path, tmp):
         layer, rest = k.split(".", 1)
         weights[f"{layer}.m.{rest}" if isinstance(names.get(layer), Recurrent) else k] = v.double()
     net.load_state_dict(weights, strict=True)
-    x = np.fromfile(os.path.join(out, "x.f32"), dtype="<f4").reshape(-1, int(np.prod(net.input_shape)))
-    y_nncl = np.fromfile(os.path.join(out, "y.f32"), dtype="<f4").reshape(x.shape[0], -1)
-    with torch.no_grad():
-        y_torch = net(torch.from_numpy(x.astype(np.float64))).numpy()
-    if y_torch.shape != y_nncl.shape:
-        print(f"FAIL {model_path}: torch output {y_torch.shape}, nncl {y_nncl.shape}")
-        return False
-    err = np.abs(y_nncl - y_torch)
-    bad = np.argwhere(err > 1e-5 * np.abs(y_torch) + 1e-8)
-    if len(bad):
-        i = tuple(bad[0])
-        print(f"FAIL {model_path}: {len(bad)} of {err.size} outputs beyond 1e-5 relative; first {i}: "
-              f"nncl {y_nncl[i]:.9g}, torch {y_torch[i]:.9g}")
+    _, y_nncl, y_torch = common.outputs(net, out, int(np.prod(net.input_shape)))
+    err = common.compare(model_path, y_nncl, y_torch, 1e-5, 1e-8, "outputs beyond 1e-5 relative")
+    if err is None:
         return False
     nparams = sum(v.numel() for v in weights.values())
     print(f"ok   {os.path.basename(model_path)}: {nparams} parameters trained in nncl load into torch {torch.__version__} "
@@ -137,18 +101,5 @@ def check(helper, model_path, tmp):
     return True
 
 
-def main():
-    if len(sys.argv) < 3:
-        print(__doc__)
-        return 2
-    helper, models = sys.argv[1], sys.argv[2:]
-    good = True
-    with tempfile.TemporaryDirectory(prefix="nncl-torch-rnn-") as tmp:
-        for m in models:
-            good &= check(helper, m, tmp)
-    print("PASSED" if good else "FAILED")
-    return 0 if good else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(__doc__, check, "nncl-torch-rnn-"))

@@ -12,55 +12,12 @@ Fails (never skips) when torch or safetensors is missing: CI installs both.
 """
 import copy
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 
-try:
-    import numpy as np
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-except ImportError as e:
-    print(f"FAIL torch_load_vision needs numpy, torch and safetensors in {sys.executable}: {e}")
-    sys.exit(1)
-
-ACTS = {"relu": lambda kv: nn.ReLU(), "leaky_relu": lambda kv: nn.LeakyReLU(float(kv.get("alpha", 0.01))),
-        "elu": lambda kv: nn.ELU(float(kv.get("alpha", 1.0))), "gelu": lambda kv: nn.GELU(),
-        "sigmoid": lambda kv: nn.Sigmoid(), "tanh": lambda kv: nn.Tanh(), "softmax": lambda kv: nn.Softmax(dim=1)}
-
-
-def parse(text):
-    """(kind, {key: value}) per line of a model description (quotes and # comments)."""
-    out = []
-    for raw in text.splitlines():
-        toks, cur, quoted, i = [], "", False, 0
-        while i < len(raw):
-            c = raw[i]
-            if quoted:
-                if c == "\\" and i + 1 < len(raw):
-                    cur, i = cur + raw[i + 1], i + 1
-                elif c == '"':
-                    quoted = False
-                else:
-                    cur += c
-            elif c == '"':
-                quoted = True
-            elif c == "#":
-                break
-            elif c in " \t":
-                toks, cur = toks + [cur] if cur else toks, ""
-            else:
-                cur += c
-            i += 1
-        if cur:
-            toks.append(cur)
-        if toks:
-            out.append((toks[0], dict(t.split("=", 1) for t in toks[1:])))
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_ckpt_common as common  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch_ckpt_common import ACTS, np, nn, parse, torch  # noqa: E402
 
 
 def ints(kv, key, n, default):
@@ -229,18 +186,11 @@ class Net(nn.Module):
 
 
 def check(helper, model_path, tmp):
-    out = os.path.join(tmp, os.path.basename(model_path) + ".out")
-    os.makedirs(out, exist_ok=True)
-    cmd = [helper, model_path, out]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    if r.returncode:
-        print(f"FAIL {shlex.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+    out = common.run_helper(helper, model_path, tmp)
+    if out is None:
         return False
-    ckpt = os.path.join(out, "model.safetensors")
-    tensors = load_file(ckpt)
-    with safe_open(ckpt, framework="pt") as f:
-        text = f.metadata()["model"]
+    tensors, meta = common.load_checkpoint(out)
+    text = meta["model"]
     weights = {k: v.double() for k, v in tensors.items() if not k.startswith("optimizer.")}
     net = Net(text).double()
     missing, unexpected = net.load_state_dict(weights, strict=False)
@@ -256,16 +206,10 @@ def check(helper, model_path, tmp):
               f"{sorted(set(stats) - set(moved))}")
         return False
     net.eval()
-    x = np.fromfile(os.path.join(out, "x.f32"), dtype="<f4").reshape(-1, int(np.prod(net.input_shape)))
-    y_nncl = np.fromfile(os.path.join(out, "y.f32"), dtype="<f4").reshape(x.shape[0], -1)
-    with torch.no_grad():
-        y_torch = net(torch.from_numpy(x.astype(np.float64))).numpy()
-    if y_torch.shape != y_nncl.shape:
-        print(f"FAIL {model_path}: torch output {y_torch.shape}, nncl {y_nncl.shape}")
+    x, y_nncl, y_torch = common.outputs(net, out, int(np.prod(net.input_shape)))
+    err = common.compare(model_path, y_nncl, y_torch, 1e-4, 1e-7, "eval outputs beyond 1e-4 relative")
+    if err is None:
         return False
-    err = np.abs(y_nncl - y_torch)
-    tol = 1e-4 * np.abs(y_torch) + 1e-7
-    bad = np.argwhere(err > tol)
     nparams = sum(weights[k].numel() for k in weights if not k.endswith(("running_mean", "running_var")))
     if stats:  # with batch statistics the outputs differ: the comparison tells the modes apart
         with torch.no_grad():
@@ -274,28 +218,10 @@ def check(helper, model_path, tmp):
             print(f"FAIL {model_path}: torch's train-mode outputs equal its eval-mode ones: the running statistics "
                   "do not matter, the check is void")
             return False
-    if len(bad):
-        i = tuple(bad[0])
-        print(f"FAIL {model_path}: {len(bad)} of {err.size} eval outputs beyond 1e-4 relative; first {i}: "
-              f"nncl {y_nncl[i]:.9g}, torch {y_torch[i]:.9g}")
-        return False
     print(f"ok   {os.path.basename(model_path)}: {nparams} parameters, {len(stats)} batch norms with running statistics; torch "
           f"{torch.__version__} eval outputs {y_nncl.shape} match nncl's (max rel err {float(np.max(err / np.abs(y_torch))):.2e})")
     return True
 
 
-def main():
-    if len(sys.argv) < 3:
-        print(__doc__)
-        return 2
-    helper, models = sys.argv[1], sys.argv[2:]
-    good = True
-    with tempfile.TemporaryDirectory(prefix="nncl-torch-vision-") as tmp:
-        for m in models:
-            good &= check(helper, m, tmp)
-    print("PASSED" if good else "FAILED")
-    return 0 if good else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(__doc__, check, "nncl-torch-vision-"))
