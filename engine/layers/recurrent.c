@@ -164,8 +164,10 @@ static int run_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t 
       e = nncl_run(be, NNCL_OP_RNN_CELL, &a);
     }
   }
-  /* h of every step in time order: slots 1..T forward, 0..T-1 reverse */
-  return e ? e : copy2d(be, slot(b.hs, r, 1 - d), nncl_ref_at(seq_of(n, r, l), d * H), r->TN, H, H, r->HD);
+  /* h of every step in time order (slots 1..T forward, 0..T-1 reverse) as the next layer's
+   * input or the output sequence; return=last reads the final slots instead */
+  if (e || (l == r->L - 1 && !r->seq)) return e;
+  return copy2d(be, slot(b.hs, r, 1 - d), nncl_ref_at(seq_of(n, r, l), d * H), r->TN, H, H, r->HD);
 }
 
 static int rnn_forward(nncl_graph *g, int i) {
