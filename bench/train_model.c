@@ -82,6 +82,14 @@ static double loadavg(void) {
   return l;
 }
 
+/* CPU seconds of this process (all threads): samples per CPU second are much less
+ * disturbed by other processes than samples per second. */
+static double cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru)) return 0;
+  return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 static double peak_rss_mb(void) {
   struct rusage ru;
   return getrusage(RUSAGE_SELF, &ru) ? -1 : (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is KiB on Linux */
@@ -94,7 +102,8 @@ static int last_loss(void *user, const nncl_epoch_stats *s, int epoch_end) {
 
 /* Times `repeats` epochs of the model on `device`; rates in samples/s. Returns 0, or a
  * status with the reason in why. */
-static int run_nncl(const opts *o, const char *device, double *rates, char *desc, size_t dlen, char *why, size_t wlen) {
+static int run_nncl(const opts *o, const char *device, double *rates, double *cpu_rates, char *desc, size_t dlen, char *why,
+                    size_t wlen) {
   nncl_ctx_params p;
   nncl_ctx_params_init(&p);
   p.device = device;
@@ -141,10 +150,11 @@ static int run_nncl(const opts *o, const char *device, double *rates, char *desc
     goto done;
   printf("  %-8s", device);
   for (int i = 0; i < o->repeats; i++) {
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if ((r = nncl_fit(m, opt, train, NULL, &fp))) goto done;
     rates[i] = (double)nncl_dataset_size(train) / (now_s() - t0);
-    printf(" %.0f (loss %.3f)", rates[i], loss);
+    cpu_rates[i] = (double)nncl_dataset_size(train) / (cpu_s() - c0);
+    printf(" %.0f (loss %.3f, %.0f per CPU s)", rates[i], loss, cpu_rates[i]);
     fflush(stdout);
   }
   printf("\n");
@@ -160,8 +170,9 @@ done:
   return r;
 }
 
-/* PyTorch's median samples/s from bench/train_torch.py, or a negative value. */
-static double run_torch(const opts *o, char version[64]) {
+/* PyTorch's median samples/s (and per CPU second in *cpu_rate) from bench/train_torch.py,
+ * or a negative value. */
+static double run_torch(const opts *o, char version[64], double *cpu_rate) {
   if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return -1;
   char cmd[8192], line[1024];
   snprintf(cmd, sizeof cmd,
@@ -175,6 +186,7 @@ static double run_torch(const opts *o, char version[64]) {
   while (fgets(line, sizeof line, f)) {
     printf("  torch    %s", line);
     sscanf(line, "median_samples_per_s %lf", &rate);
+    sscanf(line, "median_samples_per_cpu_s %lf", cpu_rate);
     sscanf(line, "torch %63s", version);
   }
   return pclose(f) == 0 ? rate : -1;
@@ -215,17 +227,18 @@ int main(int argc, char **argv) {
   if (o.batches) printf("batches per repeat: %d (%d samples)\n", o.batches, o.batches * BATCH);
   printf("samples/s per repeat:\n");
 
-  double c_rates[MAX_REPEATS], cl_rates[MAX_REPEATS], c_med = -1, cl_med = -1, rss = -1;
+  double c_rates[MAX_REPEATS], cl_rates[MAX_REPEATS], c_cpu[MAX_REPEATS], cl_cpu[MAX_REPEATS], c_med = -1, cl_med = -1, rss = -1,
+         t_cpu = -1;
   char c_desc[512] = "", cl_desc[512] = "";
-  if (run_nncl(&o, "c", c_rates, c_desc, sizeof c_desc, why, sizeof why)) {
+  if (run_nncl(&o, "c", c_rates, c_cpu, c_desc, sizeof c_desc, why, sizeof why)) {
     fprintf(stderr, "train_model: C backend failed: %s\n", why);
     return 1;
   }
   c_med = median(c_rates, o.repeats);
   rss = peak_rss_mb();
-  if (run_nncl(&o, cl_dev, cl_rates, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
+  if (run_nncl(&o, cl_dev, cl_rates, cl_cpu, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
   else printf("  %-8s not run: %s\n", cl_dev, why);
-  double t_med = torch ? run_torch(&o, tv) : -1;
+  double t_med = torch ? run_torch(&o, tv, &t_cpu) : -1;
   if (torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
 
   printf("\nresults (median samples/s; load average now %.2f):\n", loadavg());
@@ -235,6 +248,9 @@ int main(int argc, char **argv) {
   if (t_med > 0) {
     printf("  PyTorch      %10.0f   torch %s, %d threads, OPENBLAS_NUM_THREADS=1\n", t_med, tv, o.threads);
     printf("  ratio nncl C / PyTorch:      %.2f\n", c_med / t_med);
+    if (t_cpu > 0)
+      printf("  per CPU second: nncl C %.0f, PyTorch %.0f samples, ratio %.2f\n", median(c_cpu, o.repeats), t_cpu,
+             median(c_cpu, o.repeats) / t_cpu);
     if (cl_med > 0) printf("  ratio nncl OpenCL / PyTorch: %.2f\n", cl_med / t_med);
   }
   if (cl_med > 0) printf("  ratio nncl OpenCL / nncl C:  %.2f\n", cl_med / c_med);

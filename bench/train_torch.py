@@ -8,8 +8,9 @@ entropy on the logits, Adam lr 1e-3, batch 64, shuffled, Fashion-MNIST scaled to
 Each repeat is one timed epoch (or --batches batches) including the per-batch index gather.
 
 usage: train_torch.py --model mlp|cnn|lstm|transformer [--data DIR] [--threads N] [--batches N] [--repeats N]
-Prints "torch VERSION threads N", one "repeat ..." line per repeat and
-"median_samples_per_s X" last (read by train_model.c).
+Prints "torch VERSION threads N", one "repeat ..." line per repeat, then
+"median_samples_per_s X" and "median_samples_per_cpu_s Y" (process CPU time, all threads;
+read by train_model.c).
 """
 import argparse
 import gzip
@@ -103,11 +104,11 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     print(f"torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
-    rates = []
+    rates, cpu_rates = [], []
     for rep in range(a.repeats):
         perm = torch.randperm(n, generator=g)
         tot = 0.0
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for b in range(0, n, a.bs):
             idx = perm[b:b + a.bs]
             x, y = X[idx], Y[idx]
@@ -117,8 +118,10 @@ def main():
             opt.step()
             tot += loss.item() * x.shape[0]
         rates.append(n / (time.perf_counter() - t))
-        print(f"repeat {rep + 1}: {rates[-1]:.0f} samples/s (loss {tot / n:.3f})", flush=True)
+        cpu_rates.append(n / (time.process_time() - c))
+        print(f"repeat {rep + 1}: {rates[-1]:.0f} samples/s (loss {tot / n:.3f}, {cpu_rates[-1]:.0f} per CPU s)", flush=True)
     print(f"median_samples_per_s {sorted(rates)[len(rates) // 2]:.1f}", flush=True)
+    print(f"median_samples_per_cpu_s {sorted(cpu_rates)[len(cpu_rates) // 2]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,7 @@
 /* rnn_fb.c - embedding lookup and its gradient, fused RNN / LSTM / GRU cells and their
- * gradients. Formulas: ops.def. Cells split rows over threads only when a step is large:
- * a recurrent layer runs them once per time step on small batches, where waking a
- * second thread costs more than the step. exp is a branch-free polynomial (Cephes
- * expf: relative error below 2 ulp over the clamped range) so the loops vectorize; each
- * loop has AVX-512 and AVX2 clones chosen at run time. */
+ * gradients. Formulas: ops.def. Cells split rows over threads (row_grain). exp is a
+ * branch-free polynomial (Cephes expf: relative error below 2 ulp over the clamped range)
+ * so the loops vectorize; each loop has AVX-512 and AVX2 clones chosen at run time. */
 #include <math.h>
 #include <string.h>
 
@@ -50,8 +48,9 @@ static inline float vtanh(float x)
 }
 
 /* Rows per thread below which a second thread does not pay, for rows of w floats each
- * costing about `cost` transcendentals. */
-static size_t row_grain(size_t w, size_t cost) { return ((size_t)1 << 15) / (w * cost + 1) + 1; }
+ * costing about `cost` transcendentals: some 8K of those per thread (a few microseconds;
+ * the pool's workers still spin from the step's GEMM, so waking them costs less). */
+static size_t row_grain(size_t w, size_t cost) { return ((size_t)1 << 13) / (w * cost + 1) + 1; }
 
 /* ---- embedding ------------------------------------------------------------------------ */
 
@@ -248,7 +247,7 @@ int fb_lstm_cell_grad(nncl_backend *be, const nncl_args *a)
   FB_PTR(j.t[3], 3, n);
   FB_PTR(j.o[4], 4, n);
   FB_PTR(j.o[5], 5, fb_mul(n, 4));
-  fb_parallel(fb_of(be), N, row_grain(H, 1), 1, lstm_grad_rows, &j);
+  fb_parallel(fb_of(be), N, row_grain(H, 2), 1, lstm_grad_rows, &j);
   return 0;
 }
 

@@ -164,8 +164,10 @@ static int run_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t 
       e = nncl_run(be, NNCL_OP_RNN_CELL, &a);
     }
   }
-  /* h of every step in time order: slots 1..T forward, 0..T-1 reverse */
-  return e ? e : copy2d(be, slot(b.hs, r, 1 - d), nncl_ref_at(seq_of(n, r, l), d * H), r->TN, H, H, r->HD);
+  /* h of every step in time order (slots 1..T forward, 0..T-1 reverse) as the next layer's
+   * input or the output sequence; return=last reads the final slots instead */
+  if (e || (l == r->L - 1 && !r->seq)) return e;
+  return copy2d(be, slot(b.hs, r, 1 - d), nncl_ref_at(seq_of(n, r, l), d * H), r->TN, H, H, r->HD);
 }
 
 static int rnn_forward(nncl_graph *g, int i) {
@@ -190,6 +192,8 @@ static int rnn_forward(nncl_graph *g, int i) {
  * sequence); din (T N, din) receives (d = 0) or gains (d = 1) dL/d(its input) when wanted. */
 static int back_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t d, nncl_ref in, size_t dn, nncl_ref dout,
                     nncl_ref *din, int pneeds) {
+  /* return=last: the top layer's dout is zero but at the final step (no copies of zeros) */
+  int only_final = !r->seq && l == r->L - 1;
   nncl_backend *be = nncl_ctx_be(g->ctx);
   rbufs b = bufs_of(n, r, l, d);
   nncl_ref wih = pnode(g, r, pidx(r, l, d, 0))->val, whh = pnode(g, r, pidx(r, l, d, 1))->val;
@@ -201,15 +205,18 @@ static int back_dir(nncl_graph *g, nncl_node *n, const rgeo *r, size_t l, size_t
   for (size_t s = T; !e && s-- > 0;) {
     size_t t = d ? T - 1 - s : s;
     nncl_ref gt = nncl_ref_at(b.gates, t * N * GH), dgt = nncl_ref_at(dG, t * N * GH);
-    if ((e = copy2d(be, nncl_ref_at(dout, t * N * r->HD + d * H), dh, N, H, r->HD, H))) break;
+    int zero = only_final && s + 1 < T; /* dout_t = 0: dh starts from the recurrent part */
+    if (!zero && (e = copy2d(be, nncl_ref_at(dout, t * N * r->HD + d * H), dh, N, H, r->HD, H))) break;
     if (s + 1 < T) { /* the step after t in forward order */
       size_t tn = d ? t - 1 : t + 1;
       if (r->cell == NNCL_CELL_GRU) {
         nncl_args a = {0};
         a.t[0] = dh, a.t[1] = dhd, a.t[2] = dh, a.n[0] = N * H;
-        if ((e = nncl_run(be, NNCL_OP_ADD, &a))) break;
+        if (zero) a.t[0] = dhd, a.t[1] = dh;
+        if ((e = nncl_run(be, zero ? NNCL_OP_COPY : NNCL_OP_ADD, &a))) break;
+        zero = 0;
       }
-      if ((e = mm(be, nncl_ref_at(dgh, tn * N * GH), 0, whh, 0, dh, N, H, GH, 1))) break;
+      if ((e = mm(be, nncl_ref_at(dgh, tn * N * GH), 0, whh, 0, dh, N, H, GH, zero ? 0.0f : 1.0f))) break;
     }
     nncl_args a = {0};
     if (r->cell == NNCL_CELL_RNN) {
