@@ -2,7 +2,6 @@
  * attention softmax. */
 #include <math.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "fb.h"
 
@@ -13,7 +12,6 @@ typedef struct bgemm_job {
   fb_gemm_desc g;            /* batch (0, 0) */
   size_t inner, nb;          /* n4, n3 n4 */
   size_t sa[2], sb[2], sc[2];
-  float *ws;                 /* FB_GEMM_SERIAL_WS floats per thread */
   atomic_size_t next;        /* next batch to claim */
 } bgemm_job;
 
@@ -27,12 +25,14 @@ static fb_gemm_desc batch_desc(const bgemm_job *J, size_t b)
   return g;
 }
 
-/* Threads claim batches from a counter; each packs into its own buffer. */
+/* Threads claim batches from a counter; each packs into its own buffer (on its stack:
+ * the micro-kernels' NR is at most BGEMM_NR). */
+#define BGEMM_NR 64
 static void bgemm_thread(void *p, int t, int nt)
 {
   bgemm_job *J = p;
-  float *buf = J->ws + (size_t)t * FB_GEMM_SERIAL_WS(J->fb->uk);
-  (void)nt;
+  _Alignas(64) float buf[384 * BGEMM_NR];
+  (void)t, (void)nt;
   for (size_t b; (b = atomic_fetch_add(&J->next, 1)) < J->nb;) {
     fb_gemm_desc g = batch_desc(J, b);
     fb_gemm_serial(J->fb->uk, &g, buf);
@@ -85,11 +85,10 @@ int fb_matmul_batched(nncl_backend *be, const nncl_args *a)
     }
     return 0;
   }
-  int nt = fb_threads_for(fb, fb_mul(work, nb), fb->gemm_grain);
-  J.ws = malloc((size_t)nt * FB_GEMM_SERIAL_WS(fb->uk) * sizeof(float));
-  if (!J.ws) return nncl_err(be->ctx, NNCL_ENOMEM, "%s: out of memory", __func__);
-  fb_team(fb, nt, 0, bgemm_thread, &J);
-  free(J.ws);
+  if (FB_GEMM_SERIAL_WS(fb->uk) > 384 * BGEMM_NR)
+    return nncl_err(be->ctx, NNCL_EUNSUPPORTED, "%s: micro-kernel NR %zu > %d", __func__, fb->uk->nr, BGEMM_NR);
+  /* no barrier: a second thread pays from far less work than in one GEMM */
+  fb_team(fb, fb_threads_for(fb, fb_mul(work, nb), fb->gemm_grain / 8), 0, bgemm_thread, &J);
   return 0;
 }
 
