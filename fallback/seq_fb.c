@@ -2,6 +2,7 @@
  * attention softmax. */
 #include <math.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "fb.h"
 
@@ -110,29 +111,61 @@ static int key_padded(const asm_job *j, size_t s, size_t k)
   return j->mode == 1 ? v != 0.0f : v == j->pad;
 }
 
+/* exp(x) for x <= 0 (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, degree-5 polynomial,
+ * within 2 ulp; about 1e-38 below -87.3): plain arithmetic, so the loops below vectorize,
+ * where libm's expf is a call per element. The clamp to -87.3 is an unsigned min on the
+ * bits (for x <= 0 a larger pattern is a larger magnitude): GCC does not if-convert float
+ * selects. */
+static inline float exp_nonpos(float x)
+{
+  uint32_t bx, lo = 0xc2ae999au; /* -87.3f */
+  memcpy(&bx, &x, 4);
+  bx = bx < lo ? bx : lo;
+  memcpy(&x, &bx, 4);
+  int32_t ni = (int32_t)(x * 1.44269504088896341f - 0.5f); /* nearest, as x <= 0 */
+  float n = (float)ni;
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t e = (ni + 127) << 23;
+  float s;
+  memcpy(&s, &e, 4);
+  return p * s;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void attn_softmax_range(void *p, size_t lo, size_t hi)
 {
   const asm_job *j = p;
-  size_t n = j->tk;
+  const size_t n = j->tk, per = j->per, tq = j->tq;
   const float sc = j->scale;
+  const int causal = j->causal, mode = j->mode;
   for (size_t r = lo; r < hi; r++) {
     const float *restrict x = j->x + r * n;
     float *restrict y = j->y + r * n;
-    size_t s = r / j->per, q = r % j->tq, lim = j->causal && q + 1 < n ? q + 1 : n;
+    size_t s = r / per, q = r % tq, lim = causal && q + 1 < n ? q + 1 : n;
     float mx = -INFINITY;
-    if (j->mode) {
+    if (mode) {
       for (size_t c = 0; c < lim; c++)
         if (!key_padded(j, s, c) && sc * x[c] > mx) mx = sc * x[c];
     } else {
       for (size_t c = 0; c < lim; c++) mx = sc * x[c] > mx ? sc * x[c] : mx;
     }
-    double sum = 0;
-    for (size_t c = 0; c < lim; c++) {
-      y[c] = key_padded(j, s, c) ? 0.0f : expf(sc * x[c] - mx);
-      sum += y[c];
-    }
+    if (mx == -INFINITY) lim = 0; /* every key masked: the row is 0 */
+    for (size_t c = 0; c < lim; c++) y[c] = exp_nonpos(sc * x[c] - mx);
+    for (size_t c = 0; mode && c < lim; c++)
+      if (key_padded(j, s, c)) y[c] = 0.0f;
+    float sum = 0;
+    for (size_t c = 0; c < lim; c++) sum += y[c];
     for (size_t c = lim; c < n; c++) y[c] = 0.0f;
-    float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+    float inv = sum > 0 ? 1.0f / sum : 0.0f;
     for (size_t c = 0; c < lim; c++) y[c] *= inv;
   }
 }
