@@ -2,7 +2,7 @@
  * attention softmax. */
 #include <math.h>
 #include <stdatomic.h>
-#include <stdlib.h>
+#include <string.h>
 
 #include "fb.h"
 
@@ -13,7 +13,6 @@ typedef struct bgemm_job {
   fb_gemm_desc g;            /* batch (0, 0) */
   size_t inner, nb;          /* n4, n3 n4 */
   size_t sa[2], sb[2], sc[2];
-  float *ws;                 /* FB_GEMM_SERIAL_WS floats per thread */
   atomic_size_t next;        /* next batch to claim */
 } bgemm_job;
 
@@ -27,12 +26,14 @@ static fb_gemm_desc batch_desc(const bgemm_job *J, size_t b)
   return g;
 }
 
-/* Threads claim batches from a counter; each packs into its own buffer. */
+/* Threads claim batches from a counter; each packs into its own buffer (on its stack:
+ * the micro-kernels' NR is at most BGEMM_NR). */
+#define BGEMM_NR 64
 static void bgemm_thread(void *p, int t, int nt)
 {
   bgemm_job *J = p;
-  float *buf = J->ws + (size_t)t * FB_GEMM_SERIAL_WS(J->fb->uk);
-  (void)nt;
+  _Alignas(64) float buf[384 * BGEMM_NR];
+  (void)t, (void)nt;
   for (size_t b; (b = atomic_fetch_add(&J->next, 1)) < J->nb;) {
     fb_gemm_desc g = batch_desc(J, b);
     fb_gemm_serial(J->fb->uk, &g, buf);
@@ -85,11 +86,10 @@ int fb_matmul_batched(nncl_backend *be, const nncl_args *a)
     }
     return 0;
   }
-  int nt = fb_threads_for(fb, fb_mul(work, nb), fb->gemm_grain);
-  J.ws = malloc((size_t)nt * FB_GEMM_SERIAL_WS(fb->uk) * sizeof(float));
-  if (!J.ws) return nncl_err(be->ctx, NNCL_ENOMEM, "%s: out of memory", __func__);
-  fb_team(fb, nt, 0, bgemm_thread, &J);
-  free(J.ws);
+  if (FB_GEMM_SERIAL_WS(fb->uk) > 384 * BGEMM_NR)
+    return nncl_err(be->ctx, NNCL_EUNSUPPORTED, "%s: micro-kernel NR %zu > %d", __func__, fb->uk->nr, BGEMM_NR);
+  /* no barrier: a second thread pays from far less work than in one GEMM */
+  fb_team(fb, fb_threads_for(fb, fb_mul(work, nb), fb->gemm_grain / 8), 0, bgemm_thread, &J);
   return 0;
 }
 
@@ -111,29 +111,61 @@ static int key_padded(const asm_job *j, size_t s, size_t k)
   return j->mode == 1 ? v != 0.0f : v == j->pad;
 }
 
+/* exp(x) for x <= 0 (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, degree-5 polynomial,
+ * within 2 ulp; about 1e-38 below -87.3): plain arithmetic, so the loops below vectorize,
+ * where libm's expf is a call per element. The clamp to -87.3 is an unsigned min on the
+ * bits (for x <= 0 a larger pattern is a larger magnitude): GCC does not if-convert float
+ * selects. */
+static inline float exp_nonpos(float x)
+{
+  uint32_t bx, lo = 0xc2ae999au; /* -87.3f */
+  memcpy(&bx, &x, 4);
+  bx = bx < lo ? bx : lo;
+  memcpy(&x, &bx, 4);
+  int32_t ni = (int32_t)(x * 1.44269504088896341f - 0.5f); /* nearest, as x <= 0 */
+  float n = (float)ni;
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t e = (ni + 127) << 23;
+  float s;
+  memcpy(&s, &e, 4);
+  return p * s;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void attn_softmax_range(void *p, size_t lo, size_t hi)
 {
   const asm_job *j = p;
-  size_t n = j->tk;
+  const size_t n = j->tk, per = j->per, tq = j->tq;
   const float sc = j->scale;
+  const int causal = j->causal, mode = j->mode;
   for (size_t r = lo; r < hi; r++) {
     const float *restrict x = j->x + r * n;
     float *restrict y = j->y + r * n;
-    size_t s = r / j->per, q = r % j->tq, lim = j->causal && q + 1 < n ? q + 1 : n;
+    size_t s = r / per, q = r % tq, lim = causal && q + 1 < n ? q + 1 : n;
     float mx = -INFINITY;
-    if (j->mode) {
+    if (mode) {
       for (size_t c = 0; c < lim; c++)
         if (!key_padded(j, s, c) && sc * x[c] > mx) mx = sc * x[c];
     } else {
       for (size_t c = 0; c < lim; c++) mx = sc * x[c] > mx ? sc * x[c] : mx;
     }
-    double sum = 0;
-    for (size_t c = 0; c < lim; c++) {
-      y[c] = key_padded(j, s, c) ? 0.0f : expf(sc * x[c] - mx);
-      sum += y[c];
-    }
+    if (mx == -INFINITY) lim = 0; /* every key masked: the row is 0 */
+    for (size_t c = 0; c < lim; c++) y[c] = exp_nonpos(sc * x[c] - mx);
+    for (size_t c = 0; mode && c < lim; c++)
+      if (key_padded(j, s, c)) y[c] = 0.0f;
+    float sum = 0;
+    for (size_t c = 0; c < lim; c++) sum += y[c];
     for (size_t c = lim; c < n; c++) y[c] = 0.0f;
-    float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+    float inv = sum > 0 ? 1.0f / sum : 0.0f;
     for (size_t c = 0; c < lim; c++) y[c] *= inv;
   }
 }

@@ -74,6 +74,9 @@ models.update({
     "joins": b"input shape=1,2,2 name=x\nflatten\ndense units=4 act=relu name=a\ndense units=4 name=b\n"
              b"add from=a,b name=s\ntanh from=s\nadd from=s,b\ndense units=2 from=a\n",
     "alpha_inf": b"input shape=2\nleaky_relu alpha=1e39\n",  # found by review: inf did not write back
+    "sequence": b"input shape=6,8\nposenc kind=learned max_len=9 name=pe\ndense units=1 act=relu name=m\n"
+                b"attention heads=2 causal=1 dropout=0.25 bias=0 mask_from=m from=pe\n"
+                b"transformer heads=4 ff=12 norm=pre act=gelu mask_from=input mask_pad=0\nseqpool mode=max\n",
     "conv": b"input shape=1,4,4\nconv2d filters=2 kernel=3 padding=1 act=relu\nbatchnorm\nmaxpool kernel=2\n"
             b"flatten\ndropout p=0.1\ndense units=3\nsoftmax\n",
     "conv1d": b"input shape=2,9\nconv1d filters=4 kernel=3 stride=2 dilation=2 groups=2 bias=0\nlayernorm dims=2\n"

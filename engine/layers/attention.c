@@ -200,8 +200,10 @@ static int seq_layer(struct nncl_model *m, const char *name, const char *kind, i
     return nncl_err(m->ctx, NNCL_EINVAL, "%s '%s': heads=%lld must divide the model width %lld", kind, L->name,
                     (long long)sp->heads, (long long)xn->shape[1]);
   if (!(sp->dropout >= 0 && sp->dropout < 1)) return nncl_err(m->ctx, NNCL_EINVAL, "%s '%s': dropout must be in [0, 1)", kind, L->name);
-  if (xn->shape[0] * xn->shape[0] * sp->heads > ((int64_t)1 << 31) / 4)
-    return nncl_err(m->ctx, NNCL_ELIMIT, "%s '%s': T^2 H too large", kind, L->name);
+  /* MATMUL_BATCHED's strides are ints: H T^2 and 3 D T must stay below 2^31 */
+  int64_t T = xn->shape[0], lim = ((int64_t)1 << 31) - 1;
+  if (T > 46340 || sp->heads > lim / (T * T) || 3 * T * xn->shape[1] > lim)
+    return nncl_err(m->ctx, NNCL_ELIMIT, "%s '%s': heads T^2 and 3 T D must stay below 2^31", kind, L->name);
   if (mask >= 0) {
     const nncl_node *mk = &m->g.nodes[m->layers[mask].out];
     if (mask >= li || !mk->batched || mk->shape[0] != xn->shape[0])

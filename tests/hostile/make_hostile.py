@@ -42,7 +42,7 @@ for name, text in {
     "cr_only.txt": "input shape=784\rdense units=10\r",
     "huge_dims.txt": "input shape=65536,65536,65536\ndense units=10\n",
     "huge_units.txt": "input shape=784\ndense units=999999999\n",
-    "huge_weights.txt": "input shape=65536,65536\ndense units=65536\n",
+    "huge_weights.txt": "input shape=65536,65536\nflatten\ndense units=65536\n",
     "int_overflow.txt": "input shape=99999999999999999999999\ndense units=1\n",
     "negative_dim.txt": "input shape=-784\ndense units=10\n",
     "six_dims.txt": "input shape=1,1,1,1,1,1\ndense units=1\n",
