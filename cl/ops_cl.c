@@ -145,4 +145,7 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_DROPOUT] = nncl_cl_dropout,
     [NNCL_OP_DROPOUT_GRAD] = nncl_cl_dropout_grad,
     [NNCL_OP_COPY2D] = nncl_cl_copy2d,
+    [NNCL_OP_CONV2D] = nncl_cl_conv2d,
+    [NNCL_OP_CONV2D_GRAD_X] = nncl_cl_conv2d_grad_x,
+    [NNCL_OP_CONV2D_GRAD_W] = nncl_cl_conv2d_grad_w,
 };

@@ -138,6 +138,9 @@ typedef struct fb_gemm_desc {
 int fb_gemm(fb_backend *fb, int path, const fb_gemm_desc *g);
 int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g);
 int fb_gemm_cblas(fb_backend *fb, const fb_gemm_desc *g);
+/* Grows fb->ws to hold `floats` (64-byte aligned): the own GEMM's packing buffers, and
+ * the direct convolution's per-thread scratch. Returns 0 or NNCL_ENOMEM. */
+int fb_workspace(fb_backend *fb, size_t floats);
 /* Handles m or n == 0, k == 0 and alpha == 0 (C = beta C); returns 1 when it did. */
 int fb_gemm_trivial(const fb_gemm_desc *g);
 

@@ -1,0 +1,235 @@
+/* train_vision.c - training throughput of the vision example models on Fashion-MNIST
+ * (examples/models/lenet5.txt or resnet_small.txt; Adam lr 1e-3, batch 64, shuffled): the
+ * C backend, OpenCL when a device opens, and PyTorch in the same run
+ * (bench/train_vision_torch.py, the same networks) when /usr/bin/python3 imports torch.
+ * Each figure is the median of --repeats epochs (or of --batches batches each) timed
+ * around nncl_fit; ratios are nncl / PyTorch.
+ *
+ * usage: train_vision [--model lenet|resnet] [--data DIR] [--threads N] [--batches N]
+ *                     [--repeats N] [--device DEV] [--no-torch] [--no-cl]
+ *   --device: the OpenCL device string (default $NNCL_DEVICE when it names cl, else "cl")
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nncl.h"
+#include "nncl_config.h"
+
+#define BATCH 64
+#define MAX_REPEATS 15
+
+typedef struct opts {
+  const char *data, *device, *model; /* model: "lenet" or "resnet" */
+  int threads, batches, repeats, torch, cl;
+} opts;
+
+static const char *model_file(const char *model) {
+  return !strcmp(model, "lenet") ? "lenet5.txt" : "resnet_small.txt";
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n) {
+  double s[MAX_REPEATS];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, cmp_double);
+  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static void cpu_model(char *out, size_t n) {
+  snprintf(out, n, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f)) {
+    char *c = strchr(line, ':');
+    if (!strncmp(line, "model name", 10) && c) {
+      snprintf(out, n, "%s", c + 2);
+      out[strcspn(out, "\n")] = 0;
+      break;
+    }
+  }
+  if (f) fclose(f);
+}
+
+/* 1-minute load average: other processes on the machine skew every figure. */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f && fscanf(f, "%lf", &l) != 1) l = -1;
+  if (f) fclose(f);
+  return l;
+}
+
+static double peak_rss_mb(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) ? -1 : (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is KiB on Linux */
+}
+
+static int last_loss(void *user, const nncl_epoch_stats *s, int epoch_end) {
+  if (epoch_end) *(double *)user = s->train_loss;
+  return 0;
+}
+
+/* Times `repeats` epochs of the model on `device`; rates in samples/s. Returns 0,
+ * or a status with the reason in why. */
+static int run_nncl(const opts *o, const char *device, double *rates, char *desc, size_t dlen, char *why, size_t wlen) {
+  nncl_ctx_params p;
+  nncl_ctx_params_init(&p);
+  p.device = device;
+  p.threads = o->threads;
+  p.seed = 1;
+  nncl_ctx *ctx;
+  int r = nncl_ctx_create(&p, &ctx, why, wlen);
+  if (r) return r;
+  snprintf(desc, dlen, "%s", nncl_ctx_device(ctx));
+  nncl_model *m = NULL;
+  nncl_optim *opt = NULL;
+  nncl_dataset *all = NULL, *sub = NULL;
+  float *x = NULL;
+  int32_t *y = NULL;
+  if ((r = nncl_dataset_load_idx_dir(ctx, o->data, "train", &all))) goto done;
+  const nncl_dataset *train = all;
+  if (o->batches > 0 && (int64_t)o->batches * BATCH < nncl_dataset_size(all)) {
+    int64_t n = (int64_t)o->batches * BATCH;
+    const int64_t shape[3] = {1, 28, 28};
+    x = malloc((size_t)n * 784 * sizeof *x);
+    y = malloc((size_t)n * sizeof *y);
+    if (!x || !y) {
+      r = NNCL_ENOMEM;
+      goto done;
+    }
+    if ((r = nncl_dataset_read(all, 0, n, x, y)) ||
+        (r = nncl_dataset_from_arrays(ctx, n, 3, shape, x, y, nncl_dataset_classes(all), &sub)))
+      goto done;
+    train = sub;
+  }
+  nncl_optim_params op;
+  nncl_optim_params_init(&op); /* Adam, lr 1e-3 */
+  nncl_fit_params fp;
+  nncl_fit_params_init(&fp);
+  fp.batch = BATCH;
+  fp.epochs = 1;
+  double loss = 0;
+  fp.progress = last_loss;
+  fp.user = &loss;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/examples/models/%s", NNCL_SOURCE_DIR, model_file(o->model));
+  if ((r = nncl_model_parse_file(ctx, path, &m)) || (r = nncl_model_compile(m, BATCH, NNCL_MODE_TRAIN)) ||
+      (r = nncl_optim_create(m, &op, &opt)))
+    goto done;
+  printf("  %-8s", device);
+  for (int i = 0; i < o->repeats; i++) {
+    double t0 = now_s();
+    if ((r = nncl_fit(m, opt, train, NULL, &fp))) goto done;
+    rates[i] = (double)nncl_dataset_size(train) / (now_s() - t0);
+    printf(" %.0f (loss %.3f)", rates[i], loss);
+    fflush(stdout);
+  }
+  printf("\n");
+done:
+  if (r) snprintf(why, wlen, "%s: %s", nncl_strerror(r), nncl_errmsg(ctx));
+  free(x);
+  free(y);
+  nncl_optim_destroy(opt);
+  nncl_model_destroy(m);
+  nncl_dataset_destroy(sub);
+  nncl_dataset_destroy(all);
+  nncl_ctx_destroy(ctx);
+  return r;
+}
+
+/* PyTorch's median samples/s from bench/train_vision_torch.py, or a negative value. */
+static double run_torch(const opts *o, char version[64]) {
+  if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return -1;
+  char cmd[8192], line[1024];
+  snprintf(cmd, sizeof cmd,
+           "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=%d /usr/bin/python3 '%s/bench/train_vision_torch.py' --model %s "
+           "--data '%s' --threads %d --batches %d --repeats %d",
+           o->threads, NNCL_SOURCE_DIR, o->model, o->data, o->threads, o->batches, o->repeats);
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  double rate = -1;
+  snprintf(version, 64, "?");
+  while (fgets(line, sizeof line, f)) {
+    printf("  torch    %s", line);
+    sscanf(line, "median_samples_per_s %lf", &rate);
+    sscanf(line, "torch %63s", version);
+  }
+  return pclose(f) == 0 ? rate : -1;
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: train_vision [--model lenet|resnet] [--data DIR] [--threads N] [--batches N] [--repeats N] "
+                  "[--device DEV] [--no-torch] [--no-cl]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  opts o = {.data = "/usr/share/datasets/fashion-mnist", .model = "lenet", .threads = 2, .repeats = 3, .torch = 1, .cl = 1};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--no-torch")) o.torch = 0;
+    else if (!strcmp(a, "--no-cl")) o.cl = 0;
+    else if (!v) return usage();
+    else if (!strcmp(a, "--model")) o.model = v, i++;
+    else if (!strcmp(a, "--data")) o.data = v, i++;
+    else if (!strcmp(a, "--device")) o.device = v, i++;
+    else if (!strcmp(a, "--threads")) o.threads = atoi(v), i++;
+    else if (!strcmp(a, "--batches")) o.batches = atoi(v), i++;
+    else if (!strcmp(a, "--repeats")) o.repeats = atoi(v), i++;
+    else return usage();
+  }
+  if (o.threads < 1 || o.batches < 0 || o.repeats < 1 || o.repeats > MAX_REPEATS ||
+      (strcmp(o.model, "lenet") && strcmp(o.model, "resnet")))
+    return usage();
+  const char *env = getenv("NNCL_DEVICE");
+  const char *cl_dev = o.device ? o.device : env && !strncmp(env, "cl", 2) ? env : "cl";
+
+  char cpu[256], why[1024], tv[64];
+  cpu_model(cpu, sizeof cpu);
+  printf("train_vision: %s, Adam lr 1e-3, batch %d, %s, median of %d\n", model_file(o.model), BATCH,
+         o.batches ? "limited batches" : "full epochs", o.repeats);
+  printf("machine: %s, %ld cores online, %d threads, nncl %s, load average %.2f\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+         o.threads, nncl_version(), loadavg());
+  if (o.batches) printf("batches per repeat: %d (%d samples)\n", o.batches, o.batches * BATCH);
+  printf("samples/s per repeat:\n");
+
+  double c_rates[MAX_REPEATS], cl_rates[MAX_REPEATS], c_med = -1, cl_med = -1, rss = -1;
+  char c_desc[512] = "", cl_desc[512] = "";
+  if (run_nncl(&o, "c", c_rates, c_desc, sizeof c_desc, why, sizeof why)) {
+    fprintf(stderr, "train_vision: C backend failed: %s\n", why);
+    return 1;
+  }
+  c_med = median(c_rates, o.repeats);
+  rss = peak_rss_mb();
+  if (!o.cl) printf("  %-8s not run: --no-cl\n", cl_dev);
+  else if (run_nncl(&o, cl_dev, cl_rates, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
+  else printf("  %-8s not run: %s\n", cl_dev, why);
+  double t_med = o.torch ? run_torch(&o, tv) : -1;
+  if (o.torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
+
+  printf("\nresults (median samples/s; load average now %.2f):\n", loadavg());
+  printf("  nncl C       %10.0f   %s\n", c_med, c_desc);
+  printf("  peak RSS after the C run: %.0f MiB (includes the 47 MB uint8 training set)\n", rss);
+  if (cl_med > 0) printf("  nncl OpenCL  %10.0f   %s\n", cl_med, cl_desc);
+  if (t_med > 0) {
+    printf("  PyTorch      %10.0f   torch %s, %d threads, OPENBLAS_NUM_THREADS=1\n", t_med, tv, o.threads);
+    printf("  ratio nncl C / PyTorch:      %.2f\n", c_med / t_med);
+    if (cl_med > 0) printf("  ratio nncl OpenCL / PyTorch: %.2f\n", cl_med / t_med);
+  }
+  if (cl_med > 0) printf("  ratio nncl OpenCL / nncl C:  %.2f\n", cl_med / c_med);
+  return 0;
+}
