@@ -171,8 +171,9 @@ kernel void conv2d_grad_x(global const float *dy, ulong yo, global const float *
 #endif
 
 /* dwt[o, ch, ki, kj] = sum_{n, oy, ox} dy[n, o, oy, ox] x[n, ch, iy, ix]: one work-group of
- * NWG items per weight, item l summing terms l, l + NWG, ... of the (n, oy, ox) order,
- * then a tree over the group (fixed trip count: no barrier in a data-dependent loop). */
+ * NWG items per weight, item l summing the output rows (n, oy) = l, l + NWG, ... (ox in
+ * order), then a tree over the group (fixed trip count: no barrier in a data-dependent
+ * loop). */
 kernel __attribute__((reqd_work_group_size(NWG, 1, 1))) void
 conv2d_grad_w(global const float *x, ulong xo, global const float *dy, ulong yo,
               global float *dwt, ulong wo, uint n, uint c, uint h, uint w, uint oh, uint ow,
@@ -182,13 +183,21 @@ conv2d_grad_w(global const float *x, ulong xo, global const float *dy, ulong yo,
   uint e = get_group_id(0), l = get_local_id(0), kk = (uint)(kh * kw);
   uint o = e / (c * kk), r = e - o * c * kk, ch = r / kk, q = r - ch * kk;
   int ki = (int)q / kw, kj = (int)q - ki * kw;
-  uint p = oh * ow, m = n * p;
+  /* the valid ox: 0 <= ox sw - pl + kj dw < w */
+  int off = kj * dw - pl, ox0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  int ox1 = (int)w - off <= 0 ? 0 : ((int)w - off - 1) / sw + 1;
+  if (ox1 > (int)ow)
+    ox1 = (int)ow;
   float acc = 0.0f;
-  for (uint t = l; t < m; t += NWG) {
-    uint img = t / p, pp = t - img * p, oy = pp / ow, ox = pp - oy * ow;
-    int iy = (int)oy * sh - pt + ki * dh, ix = (int)ox * sw - pl + kj * dw;
-    if (iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w)
-      acc += dy[yo + (ulong)(img * oc + o) * p + pp] * x[xo + ((ulong)(img * c + ch) * h + (uint)iy) * w + (uint)ix];
+  for (uint t = l; t < n * oh; t += NWG) {
+    uint img = t / oh, oy = t - img * oh;
+    int iy = (int)oy * sh - pt + ki * dh;
+    if (iy < 0 || iy >= (int)h)
+      continue;
+    global const float *dp = dy + yo + ((ulong)(img * oc + o) * oh + oy) * ow;
+    global const float *xp = x + xo + ((ulong)(img * c + ch) * h + (uint)iy) * w;
+    for (int ox = ox0; ox < ox1; ox++)
+      acc += dp[ox] * xp[ox * sw + off];
   }
   s[l] = acc;
   barrier(CLK_LOCAL_MEM_FENCE);

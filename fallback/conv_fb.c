@@ -63,25 +63,43 @@ typedef struct conv_job {
 #define FB_INLINE_LOOPS
 #endif
 
-/* One col row (c, ki, kj) of one image, OH*OW entries: dst[oh OW + ow] =
- * x[oh SH - PT + ki DH, ow SW - PL + kj DW] with x the plane of channel c, 0 outside. */
-FB_INLINE_LOOPS static void im2col_row(const conv_geom *g, const float *restrict x, long ki, long kj, float *restrict dst)
+/* What a col row (c, ki, kj) reads, the same for every c: input column ow SW + off and
+ * row oh SH + hoff; ow in [w0, w1) and oh in [h0, h1) are inside the image. */
+typedef struct row_geom {
+  long off, hoff, w0, w1, h0, h1;
+} row_geom;
+
+static row_geom row_geom_of(const conv_geom *g, long ki, long kj)
 {
-  long ow = (long)g->ow, off = kj * g->dw - g->pl, w0, w1, h0, h1;
-  valid_range(off, g->sw, (long)g->w, ow, &w0, &w1);
-  valid_range(ki * g->dh - g->pt, g->sh, (long)g->h, (long)g->oh, &h0, &h1);
-  for (size_t q = 0; q < (size_t)h0 * g->ow; q++) dst[q] = 0.0f;
-  for (long oh = h0; oh < h1; oh++) {
-    const float *restrict xr = x + (size_t)(oh * g->sh + ki * g->dh - g->pt) * g->w + off;
-    float *restrict d = dst + (size_t)oh * g->ow;
-    for (long o = 0; o < w0; o++) d[o] = 0.0f;
-    if (g->sw == 1)
-      for (long o = w0; o < w1; o++) d[o] = xr[o];
-    else
-      for (long o = w0; o < w1; o++) d[o] = xr[o * g->sw];
-    for (long o = w1; o < ow; o++) d[o] = 0.0f;
+  row_geom r = {kj * g->dw - g->pl, ki * g->dh - g->pt, 0, 0, 0, 0};
+  valid_range(r.off, g->sw, (long)g->w, (long)g->ow, &r.w0, &r.w1);
+  valid_range(r.hoff, g->sh, (long)g->h, (long)g->oh, &r.h0, &r.h1);
+  return r;
+}
+
+/* Entries [p0, p1) of one col row of one image (entry p = oh OW + ow):
+ * dst[p - p0] = x[oh SH + hoff, ow SW + off] with x the plane of its channel, 0 outside. */
+FB_INLINE_LOOPS static void im2col_span(const conv_geom *g, const row_geom *rg, const float *restrict x, size_t p0,
+                                        size_t p1, float *restrict dst)
+{
+  long OW = (long)g->ow, oh = (long)(p0 / (size_t)OW), o0 = (long)p0 - oh * OW;
+  for (size_t p = p0; p < p1; oh++, o0 = 0) {
+    long o1 = OW < o0 + (long)(p1 - p) ? OW : o0 + (long)(p1 - p);
+    float *restrict d = dst + (p - p0) - o0; /* d[o] is entry (oh, o) */
+    if (oh < rg->h0 || oh >= rg->h1) {
+      for (long o = o0; o < o1; o++) d[o] = 0.0f;
+    } else {
+      const float *restrict xr = x + (size_t)(oh * g->sh + rg->hoff) * g->w + rg->off;
+      long a = o0 > rg->w0 ? o0 : rg->w0, b = o1 < rg->w1 ? o1 : rg->w1;
+      for (long o = o0; o < o1 && o < rg->w0; o++) d[o] = 0.0f;
+      if (g->sw == 1)
+        for (long o = a; o < b; o++) d[o] = xr[o];
+      else
+        for (long o = a; o < b; o++) d[o] = xr[o * g->sw];
+      for (long o = o0 > rg->w1 ? o0 : rg->w1; o < o1; o++) d[o] = 0.0f;
+    }
+    p += (size_t)(o1 - o0);
   }
-  for (size_t q = (size_t)h1 * g->ow; q < g->oh * g->ow; q++) dst[q] = 0.0f;
 }
 
 /* Units u = row * N + n: the OH*OW entries of col row `row` for image n. */
@@ -92,9 +110,9 @@ static void im2col_range(void *p, size_t lo, size_t hi)
   size_t ohw = g->oh * g->ow, plane = g->h * g->w;
   for (size_t u = lo; u < hi; u++) {
     size_t row = u / g->n, n = u % g->n;
-    long kj = (long)(row % (size_t)g->kw), ki = (long)(row / (size_t)g->kw % (size_t)g->kh);
+    row_geom rg = row_geom_of(g, (long)(row / (size_t)g->kw % (size_t)g->kh), (long)(row % (size_t)g->kw));
     size_t c = row / (size_t)(g->kh * g->kw);
-    im2col_row(g, j->x + (n * g->cx + c) * plane, ki, kj, j->y + row * g->n * ohw + n * ohw);
+    im2col_span(g, &rg, j->x + (n * g->cx + c) * plane, 0, ohw, j->y + row * g->n * ohw + n * ohw);
   }
 }
 
@@ -280,20 +298,23 @@ int fb_copy2d(nncl_backend *be, const nncl_args *a)
 }
 
 /* ---- conv2d, conv2d_grad_x, conv2d_grad_w -------------------------------------------
- * One image at a time on each thread, its col (C KH KW x P, P = OH OW, rows ld = P rounded
- * up to NR floats apart) in the thread's scratch, where it stays in cache; the GEMM
- * micro-kernel multiplies it in place and writes y in NCHW: no col tensor of the whole
- * batch, no transposes, one thread wake-up per op.
+ * One image at a time on each thread, its col (C KH KW x P, P = OH OW) built a block of
+ * whole output rows at a time in the thread's scratch, where it stays in cache (forward:
+ * L1; dW, with its packed transpose: L2); the GEMM micro-kernel
+ * multiplies it in place and writes y in NCHW: no col tensor of the whole batch, no
+ * transposes, one thread wake-up per op.
  *   y_n = W col_n (+ b)          dcol_n = W^T dy_n -> col2im     dW = sum_n dy_n col_n^T
  * dW sums over fixed chunks of images (partials summed in chunk order), so it does not
  * depend on the thread count. */
 
 #define CV_CHUNKS 8
+#define CV_BLOCK 8192 /* floats of col per block (32 KiB: L1) */
 
 typedef struct cv_job {
   conv_geom g;
   const fb_ukernel *uk;
-  size_t oc, ckk, p, ld, kk;
+  size_t oc, ckk, p, ld, kk; /* ld: row stride of col blocks (grad_x: P), a multiple of NR */
+  size_t bp;                 /* columns per col block: whole output rows */
   size_t stride;     /* scratch floats per thread */
   size_t chunk;      /* grad_w: images per chunk */
   const float *x, *w, *b, *dy;
@@ -321,15 +342,19 @@ static int cv_setup(nncl_backend *be, const nncl_args *a, cv_job *j, const char 
   return 0;
 }
 
-/* col (ckk x ld) of image x (C, H, W); the columns past P are zeroed. */
-static void cv_im2col(const cv_job *j, const float *x, float *col)
+/* Columns [p0, p1) of the col of image x (C, H, W) into col (ckk rows, ld apart); the
+ * columns from p1 - p0 to ld are zeroed. */
+static void cv_im2col(const cv_job *j, const float *x, size_t p0, size_t p1, float *col, size_t ld)
 {
   const conv_geom *g = &j->g;
   size_t plane = g->h * g->w;
-  for (size_t r = 0; r < j->ckk; r++) {
-    float *d = col + r * j->ld;
-    im2col_row(g, x + r / j->kk * plane, (long)(r / (size_t)g->kw % (size_t)g->kh), (long)(r % (size_t)g->kw), d);
-    for (size_t q = j->p; q < j->ld; q++) d[q] = 0.0f;
+  for (size_t q = 0; q < j->kk; q++) { /* (ki, kj), then the channels */
+    row_geom rg = row_geom_of(g, (long)(q / (size_t)g->kw), (long)(q % (size_t)g->kw));
+    for (size_t c = 0; c < g->c; c++) {
+      float *d = col + (c * j->kk + q) * ld;
+      im2col_span(g, &rg, x + c * plane, p0, p1, d);
+      for (size_t e = p1 - p0; e < ld; e++) d[e] = 0.0f;
+    }
   }
 }
 
@@ -358,11 +383,14 @@ static void conv2d_thread(void *arg, int t, int nt)
   (void)nt;
   for (size_t n; (n = atomic_fetch_add(&j->next, 1)) < j->g.n;) {
     float *y = j->y + n * j->oc * P;
-    cv_im2col(j, j->x + n * C * plane, col);
-    for (size_t q = 0; q < P; q += uk->nr)
-      for (size_t i = 0; i < j->oc; i += uk->mr)
-        uk->fn(j->ckk, j->w + i * j->ckk, j->ckk, 1, col + q, j->ld, y + i * P + q, P, 1.0f, 0.0f,
-               min_sz(uk->mr, j->oc - i), min_sz(uk->nr, P - q));
+    for (size_t b0 = 0; b0 < P; b0 += j->bp) {
+      size_t bw = min_sz(j->bp, P - b0);
+      cv_im2col(j, j->x + n * C * plane, b0, b0 + bw, col, j->ld);
+      for (size_t q = 0; q < bw; q += uk->nr)
+        for (size_t i = 0; i < j->oc; i += uk->mr)
+          uk->fn(j->ckk, j->w + i * j->ckk, j->ckk, 1, col + q, j->ld, y + i * P + b0 + q, P, 1.0f, 0.0f,
+                 min_sz(uk->mr, j->oc - i), min_sz(uk->nr, bw - q));
+    }
     if (j->b)
       for (size_t o = 0; o < j->oc; o++)
         for (size_t q = 0; q < P; q++) y[o * P + q] += j->b[o];
@@ -380,6 +408,9 @@ int fb_conv2d(nncl_backend *be, const nncl_args *a)
   j.b = NULL;
   if (a->t[3].buf) FB_PTR(j.b, 3, j.oc);
   if (!j.g.n || !j.oc || !j.p) return 0;
+  size_t rows = CV_BLOCK / fb_mul(j.ckk, j.g.ow);
+  j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, j.g.ow);
+  j.ld = ceil_to(j.bp, j.uk->nr); /* the micro-kernel reads NR columns */
   int nt = cv_threads(be, &j, j.g.n, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), fb_mul(j.ckk, j.ld), 0);
   if (nt < 0) return nt;
   fb_team(fb_of(be), nt, 0, conv2d_thread, &j);
@@ -438,29 +469,32 @@ static void cv_pack_bt(const fb_ukernel *uk, const float *b, size_t ldb, size_t 
     for (size_t c = 0; c < uk->nr; c++) dst[p * uk->nr + c] = c < cols ? b[c * ldb + p] : 0.0f;
 }
 
-/* Chunk k: part_k (OC x ckk) = sum over its images of dy_n col_n^T, col_n^T packed in
- * NR-wide slivers (P x NR each). */
+/* Chunk k: part_k (OC x ckk) = sum over its images of dy_n col_n^T, over blocks of bp
+ * columns of col_n: the block (ckk x bp), then its transpose packed in NR-wide slivers
+ * (bp x NR each), both in L1. */
 static void conv2d_grad_w_thread(void *arg, int t, int nt)
 {
   cv_job *j = arg;
   const fb_ukernel *uk = j->uk;
   size_t P = j->p, C = j->g.c, plane = j->g.h * j->g.w, nr = uk->nr;
   size_t chunks = (j->g.n + j->chunk - 1) / j->chunk;
-  float *col = j->ws + (size_t)t * j->stride, *bt = col + j->ckk * j->ld;
+  float *col = j->ws + (size_t)t * j->stride, *bt = col + j->ckk * j->bp;
   (void)nt;
   for (size_t k; (k = atomic_fetch_add(&j->next, 1)) < chunks;) {
     float *part = j->part + k * j->oc * j->ckk;
     size_t n0 = k * j->chunk, n1 = min_sz(n0 + j->chunk, j->g.n);
-    for (size_t n = n0; n < n1; n++) {
-      cv_im2col(j, j->x + n * C * plane, col);
-      for (size_t s = 0; s * nr < j->ckk; s++)
-        cv_pack_bt(uk, col + s * nr * j->ld, j->ld, min_sz(nr, j->ckk - s * nr), P, bt + s * P * nr);
-      const float *dy = j->dy + n * j->oc * P;
-      for (size_t s = 0; s * nr < j->ckk; s++)
-        for (size_t i = 0; i < j->oc; i += uk->mr)
-          uk->fn(P, dy + i * P, P, 1, bt + s * P * nr, nr, part + i * j->ckk + s * nr, j->ckk, 1.0f,
-                 n == n0 ? 0.0f : 1.0f, min_sz(uk->mr, j->oc - i), min_sz(nr, j->ckk - s * nr));
-    }
+    for (size_t n = n0; n < n1; n++)
+      for (size_t b0 = 0; b0 < P; b0 += j->bp) {
+        size_t bw = min_sz(j->bp, P - b0);
+        cv_im2col(j, j->x + n * C * plane, b0, b0 + bw, col, j->bp);
+        for (size_t s = 0; s * nr < j->ckk; s++)
+          cv_pack_bt(uk, col + s * nr * j->bp, j->bp, min_sz(nr, j->ckk - s * nr), bw, bt + s * bw * nr);
+        const float *dy = j->dy + n * j->oc * P + b0;
+        for (size_t s = 0; s * nr < j->ckk; s++)
+          for (size_t i = 0; i < j->oc; i += uk->mr)
+            uk->fn(bw, dy + i * P, P, 1, bt + s * bw * nr, nr, part + i * j->ckk + s * nr, j->ckk, 1.0f,
+                   n == n0 && b0 == 0 ? 0.0f : 1.0f, min_sz(uk->mr, j->oc - i), min_sz(nr, j->ckk - s * nr));
+      }
   }
 }
 
@@ -482,8 +516,12 @@ int fb_conv2d_grad_w(nncl_backend *be, const nncl_args *a)
   j.chunk = (j.g.n + chunks - 1) / chunks;
   chunks = (j.g.n + j.chunk - 1) / j.chunk;
   size_t slivers = (j.ckk + j.uk->nr - 1) / j.uk->nr;
+  /* the block and its packed transpose: in L2 (blocks of one or two rows in L1 cost more
+   * in calls than they save) */
+  size_t rows = 4 * CV_BLOCK / 2 / fb_mul(fb_mul(slivers, j.uk->nr), j.g.ow);
+  j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, j.g.ow);
   int nt = cv_threads(be, &j, chunks, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)),
-                      fb_mul(j.ckk, j.ld) + fb_mul(fb_mul(slivers, j.uk->nr), j.p), fb_mul(chunks, nw));
+                      fb_mul(j.ckk, j.bp) + fb_mul(fb_mul(slivers, j.uk->nr), j.bp), fb_mul(chunks, nw));
   if (nt < 0) return nt;
   fb_team(fb_of(be), nt, 0, conv2d_grad_w_thread, &j);
   for (size_t e = 0; e < nw; e++) {
