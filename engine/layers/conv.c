@@ -1,10 +1,10 @@
 /* conv.c - 2-D (and 1-D) convolution, as PyTorch's nn.Conv2d:
  * x (N, C, H, W), W (OC, C/groups, KH, KW), b (OC) -> y (N, OC, OH, OW).
  *
- * Small filters (one group, OC C KH KW <= DIRECT_MAX weights, LeNet's and ResNet-18's
- * first stages) run the direct ops conv2d, conv2d_grad_x, conv2d_grad_w: their GEMMs are
- * too thin for a batch-wide col buffer and two transposes to pay. Others are lowered to
- * GEMM over the whole batch:
+ * Small filters (one group, OC C KH KW <= DIRECT_MAX weights: LeNet's, resnet_small's)
+ * run the direct ops conv2d, conv2d_grad_x, conv2d_grad_w: their GEMMs are too thin for a
+ * batch-wide col buffer and two transposes to pay. Others are lowered to GEMM over the
+ * whole batch:
  *   col = im2col(x)                    (C*KH*KW, N*OH*OW)
  *   y'_g = W_g col_g  for each group g (OC, N*OH*OW)
  *   y = transpose(y') + b              (N, OC, OH*OW)
@@ -21,7 +21,7 @@
 /* geo[] layout */
 enum { G_C, G_H, G_W, G_OC, G_OH, G_OW, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_GROUPS, G_BIAS };
 
-#define DIRECT_MAX 16384
+#define DIRECT_MAX 16384 /* weights: 64 KiB, the weight panel stays in L1/L2 */
 
 static int direct(const nncl_node *n) {
   const int64_t *q = n->geo;
