@@ -4,12 +4,13 @@
  * torch. Each figure is the median of --repeats epochs (or of --batches batches each) timed
  * around nncl_fit; ratios are nncl / PyTorch.
  *
- * usage: train_model MODEL [--torch mlp|cnn|lstm|transformer|none] [--data DIR] [--threads N]
- *                    [--batches N] [--repeats N] [--device DEV]
+ * usage: train_model MODEL [--torch mlp|cnn|resnet|lstm|transformer|none] [--data DIR] [--threads N]
+ *                    [--batches N] [--repeats N] [--device DEV] [--no-cl]
  *   MODEL: a model file, e.g. examples/models/seed_mlp.txt (relative paths are also tried
  *          under the source tree)
  *   --torch: PyTorch's model (default: from the file name: seed_mlp mlp, lenet5 cnn,
- *            lstm_rows lstm, transformer_rows transformer; else none)
+ *            resnet_small resnet, lstm_rows lstm, transformer_rows transformer; else none)
+ *   --no-cl: skip the OpenCL run
  *   --device: the OpenCL device string (default $NNCL_DEVICE when it names cl, else "cl")
  */
 #include <stdio.h>
@@ -27,13 +28,14 @@
 
 typedef struct opts {
   const char *model, *torch, *data, *device;
-  int threads, batches, repeats;
+  int threads, batches, repeats, cl;
 } opts;
 
 /* PyTorch's twin of the example models, by file name. */
 static const char *torch_twin(const char *model) {
   static const char *const twins[][2] = {
-    {"seed_mlp.txt", "mlp"}, {"lenet5.txt", "cnn"}, {"lstm_rows.txt", "lstm"}, {"transformer_rows.txt", "transformer"}};
+    {"seed_mlp.txt", "mlp"}, {"lenet5.txt", "cnn"},           {"resnet_small.txt", "resnet"},
+    {"lstm_rows.txt", "lstm"}, {"transformer_rows.txt", "transformer"}};
   const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
   for (size_t k = 0; k < sizeof twins / sizeof *twins; k++)
     if (!strcmp(base, twins[k][0])) return twins[k][1];
@@ -193,16 +195,17 @@ static double run_torch(const opts *o, char version[64], double *cpu_rate) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: train_model MODEL [--torch mlp|cnn|lstm|transformer|none] [--data DIR] [--threads N] [--batches N]\n"
-                  "                   [--repeats N] [--device DEV]\n");
+  fprintf(stderr, "usage: train_model MODEL [--torch mlp|cnn|resnet|lstm|transformer|none] [--data DIR] [--threads N]\n"
+                  "                   [--batches N] [--repeats N] [--device DEV] [--no-cl]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
-  opts o = {.data = "/usr/share/datasets/fashion-mnist", .threads = 2, .repeats = 3};
+  opts o = {.data = "/usr/share/datasets/fashion-mnist", .threads = 2, .repeats = 3, .cl = 1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (a[0] != '-' && !o.model) o.model = a;
+    else if (!strcmp(a, "--no-cl")) o.cl = 0;
     else if (!v) return usage();
     else if (!strcmp(a, "--torch")) o.torch = v, i++;
     else if (!strcmp(a, "--data")) o.data = v, i++;
@@ -236,7 +239,8 @@ int main(int argc, char **argv) {
   }
   c_med = median(c_rates, o.repeats);
   rss = peak_rss_mb();
-  if (run_nncl(&o, cl_dev, cl_rates, cl_cpu, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
+  if (!o.cl) printf("  %-8s not run (--no-cl)\n", cl_dev);
+  else if (run_nncl(&o, cl_dev, cl_rates, cl_cpu, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
   else printf("  %-8s not run: %s\n", cl_dev, why);
   double t_med = torch ? run_torch(&o, tv, &t_cpu) : -1;
   if (torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """PyTorch side of bench/train_model.c: the models of /work/shared/reference/torch_fmnist.py
 (the script behind the figures in the issues): mlp (the seed network 784-128-64-10), cnn
-(LeNet-5 with ReLU and max pooling), lstm (image rows as 28 steps, nn.LSTM(28, 128), the last
+(LeNet-5 with ReLU and max pooling), resnet (examples/models/resnet_small.txt), lstm (image rows as 28 steps, nn.LSTM(28, 128), the last
 hidden state, a linear layer), transformer (rows embedded to 64, two
 nn.TransformerEncoderLayer(64, 4, 128) blocks, mean over the steps, a linear layer); cross
 entropy on the logits, Adam lr 1e-3, batch 64, shuffled, Fashion-MNIST scaled to [0, 1].
 Each repeat is one timed epoch (or --batches batches) including the per-batch index gather.
 
-usage: train_torch.py --model mlp|cnn|lstm|transformer [--data DIR] [--threads N] [--batches N] [--repeats N]
+usage: train_torch.py --model mlp|cnn|resnet|lstm|transformer [--data DIR] [--threads N] [--batches N] [--repeats N]
 Prints "torch VERSION threads N", one "repeat ..." line per repeat, then
 "median_samples_per_s X" and "median_samples_per_cpu_s Y" (process CPU time, all threads;
 read by train_model.c).
@@ -56,6 +56,30 @@ class LeNet(nn.Module):
         return self.f3(F.relu(self.f2(F.relu(self.f1(x.flatten(1))))))
 
 
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.c2, self.b2 = nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        return F.relu(x + self.b2(self.c2(F.relu(self.b1(self.c1(x))))))
+
+
+class ResNetSmall(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.blocks = nn.Sequential(Block(), Block(), Block())
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.stem(x.reshape(x.shape[0], 1, 28, 28))))
+        x = self.blocks(x)
+        return self.fc(x.mean((2, 3)))
+
+
 class LSTMNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -79,7 +103,7 @@ class TransformerNet(nn.Module):
         return self.fc(self.enc(self.embed(x.reshape(x.shape[0], 28, 28))).mean(dim=1))
 
 
-MODELS = {"mlp": MLP, "cnn": LeNet, "lstm": LSTMNet, "transformer": TransformerNet}
+MODELS = {"mlp": MLP, "cnn": LeNet, "resnet": ResNetSmall, "lstm": LSTMNet, "transformer": TransformerNet}
 
 
 def main():

@@ -83,6 +83,9 @@ enum {
   X(TRANSPOSE_AB, CONV, transpose_ab)                        \
   X(CH_BIAS_ADD, CONV, ch_bias_add)                          \
   X(COPY2D, CONV, copy2d)                                    \
+  X(CONV2D, CONV, conv2d)                                    \
+  X(CONV2D_GRAD_X, CONV, conv2d_grad_x)                      \
+  X(CONV2D_GRAD_W, CONV, conv2d_grad_w)                      \
   X(MAXPOOL2D, POOL, maxpool2d)                              \
   X(MAXPOOL2D_GRAD, POOL, maxpool2d_grad)                    \
   X(AVGPOOL2D, POOL, avgpool2d)                              \
@@ -299,6 +302,9 @@ int nncl_cl_transpose_ab(nncl_backend *be, const nncl_args *a);
 int nncl_cl_ch_bias_add(nncl_backend *be, const nncl_args *a);
 int nncl_cl_ch_sum(nncl_backend *be, const nncl_args *a);
 int nncl_cl_copy2d(nncl_backend *be, const nncl_args *a);
+int nncl_cl_conv2d(nncl_backend *be, const nncl_args *a);
+int nncl_cl_conv2d_grad_x(nncl_backend *be, const nncl_args *a);
+int nncl_cl_conv2d_grad_w(nncl_backend *be, const nncl_args *a);
 int nncl_cl_maxpool2d(nncl_backend *be, const nncl_args *a);
 int nncl_cl_maxpool2d_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_avgpool2d(nncl_backend *be, const nncl_args *a);

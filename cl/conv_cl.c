@@ -1,5 +1,5 @@
 /* conv_cl.c - host side of the vision ops on the OpenCL backend: im2col, col2im,
- * transpose_ab, ch_bias_add, copy2d (conv.cl), pooling (pool.cl), ch_sum, batch and layer
+ * transpose_ab, ch_bias_add, copy2d, conv2d and its gradients (conv.cl), pooling (pool.cl), ch_sum, batch and layer
  * norm (norm.cl), dropout (dropout.cl). Argument meanings are those of engine/ops.def; the
  * checks here keep every kernel index within a uint and every coordinate within an int. */
 #include <limits.h>
@@ -220,6 +220,95 @@ int nncl_cl_copy2d(nncl_backend *be, const nncl_args *a)
   nncl_cl_arg_u32(&c, ldy);
   size_t items[2] = {cols, rows}, local[2] = {(size_t)b->tune.ls, 1};
   return nncl_cl_enqueue(&c, 2, items, local);
+}
+
+/* ---- conv2d, conv2d_grad_x, conv2d_grad_w ------------------------------------------------ */
+
+/* Geometry of the direct ops (n6 = OC; images C channels apart) and their tensor sizes. */
+typedef struct dconv_geo {
+  conv_geo g;
+  size_t oc, x, y, w;
+} dconv_geo;
+
+static int dconv_geo_of(nncl_clbe *b, const nncl_args *a, const char *op, dconv_geo *d)
+{
+  nncl_args ga = *a;
+  ga.n[6] = 0;
+  int st = conv_geo_of(b, &ga, op, &d->g);
+  if (st != 0)
+    return st;
+  d->oc = a->n[6];
+  d->x = d->g.x_span;
+  d->y = mul3(d->g.n, d->oc, d->g.oh * d->g.ow);
+  d->w = mul3(d->oc, d->g.c, (size_t)a->i[0] * (size_t)a->i[1]);
+  st = nncl_cl_check_size(b, op, d->y);
+  if (st == 0)
+    st = nncl_cl_check_size(b, op, d->w);
+  return st;
+}
+
+static void dconv_args(nncl_cl_call *c, const dconv_geo *d, const int *i)
+{
+  conv_geo g = d->g;
+  g.cx = d->oc;
+  conv_geo_args(c, &g, i);
+}
+
+/* y = conv2d(x, w) + bias; items (OW, OH, N OC) */
+int nncl_cl_conv2d(nncl_backend *be, const nncl_args *a)
+{
+  nncl_clbe *b = clbe(be);
+  nncl_cl_call c;
+  dconv_geo d;
+  int st = dconv_geo_of(b, a, "conv2d", &d);
+  if (st != 0 || d.y == 0)
+    return st;
+  int has_bias = a->t[3].buf != NULL;
+  if (nncl_cl_begin(b, NNCL_CL_K_CONV2D, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], d.x);
+  nncl_cl_arg_ref(&c, a->t[1], d.w);
+  nncl_cl_arg_ref(&c, a->t[2], d.y);
+  nncl_cl_arg_ref(&c, has_bias ? a->t[3] : a->t[1], has_bias ? d.oc : 0); /* unread without bias */
+  nncl_cl_arg_i32(&c, has_bias);
+  dconv_args(&c, &d, a->i);
+  return enqueue_3d(&c, d.g.ow, d.g.oh, d.g.n * d.oc);
+}
+
+/* dx = conv2d_grad_x(dy, w); items (W, H, N C) */
+int nncl_cl_conv2d_grad_x(nncl_backend *be, const nncl_args *a)
+{
+  nncl_clbe *b = clbe(be);
+  nncl_cl_call c;
+  dconv_geo d;
+  int st = dconv_geo_of(b, a, "conv2d_grad_x", &d);
+  if (st != 0 || d.x == 0)
+    return st;
+  if (nncl_cl_begin(b, NNCL_CL_K_CONV2D_GRAD_X, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], d.y);
+  nncl_cl_arg_ref(&c, a->t[1], d.w);
+  nncl_cl_arg_ref(&c, a->t[2], d.x);
+  dconv_args(&c, &d, a->i);
+  return enqueue_3d(&c, d.g.w, d.g.h, d.g.n * d.g.c);
+}
+
+/* dw = conv2d_grad_w(x, dy); one work-group of NNCL_CL_NWG per weight */
+int nncl_cl_conv2d_grad_w(nncl_backend *be, const nncl_args *a)
+{
+  nncl_clbe *b = clbe(be);
+  nncl_cl_call c;
+  dconv_geo d;
+  int st = dconv_geo_of(b, a, "conv2d_grad_w", &d);
+  if (st != 0 || d.w == 0)
+    return st;
+  if (nncl_cl_begin(b, NNCL_CL_K_CONV2D_GRAD_W, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], d.x);
+  nncl_cl_arg_ref(&c, a->t[1], d.y);
+  nncl_cl_arg_ref(&c, a->t[2], d.w);
+  dconv_args(&c, &d, a->i);
+  return enqueue_groups(&c, d.w);
 }
 
 /* ---- pooling ---------------------------------------------------------------------------- */

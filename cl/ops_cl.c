@@ -162,4 +162,7 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_CLIP_SCALE] = nncl_cl_clip_scale,
     [NNCL_OP_CLAMP] = nncl_cl_clamp,
     [NNCL_OP_NONFINITE] = nncl_cl_nonfinite,
+    [NNCL_OP_CONV2D] = nncl_cl_conv2d,
+    [NNCL_OP_CONV2D_GRAD_X] = nncl_cl_conv2d_grad_x,
+    [NNCL_OP_CONV2D_GRAD_W] = nncl_cl_conv2d_grad_w,
 };

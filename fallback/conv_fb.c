@@ -1,8 +1,9 @@
 /* conv_fb.c - the ops a convolution is lowered to: im2col, col2im, transpose_ab,
- * ch_bias_add, ch_sum, and copy2d (channel concat). Geometry and formulas: ops.def.
- * Every output element is computed by one thread in a fixed order, so results do not
- * depend on the thread count. */
+ * ch_bias_add, ch_sum, and copy2d (channel concat); the direct convolution conv2d and its
+ * gradients. Geometry and formulas: ops.def. Every output element is computed by one
+ * thread in a fixed order, so results do not depend on the thread count. */
 #include <limits.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "fb.h"
@@ -54,35 +55,64 @@ typedef struct conv_job {
 
 /* ---- im2col ------------------------------------------------------------------------- */
 
+/* Rows are short (OW is often 5-30): GCC would turn their copy and zero loops into memcpy
+ * and memset calls, which cost more than the copying (measured: 8% of LeNet training). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define FB_INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define FB_INLINE_LOOPS
+#endif
+
+/* What a col row (c, ki, kj) reads, the same for every c: input column ow SW + off and
+ * row oh SH + hoff; ow in [w0, w1) and oh in [h0, h1) are inside the image. */
+typedef struct row_geom {
+  long off, hoff, w0, w1, h0, h1;
+} row_geom;
+
+static row_geom row_geom_of(const conv_geom *g, long ki, long kj)
+{
+  row_geom r = {kj * g->dw - g->pl, ki * g->dh - g->pt, 0, 0, 0, 0};
+  valid_range(r.off, g->sw, (long)g->w, (long)g->ow, &r.w0, &r.w1);
+  valid_range(r.hoff, g->sh, (long)g->h, (long)g->oh, &r.h0, &r.h1);
+  return r;
+}
+
+/* Entries [p0, p1) of one col row of one image (entry p = oh OW + ow):
+ * dst[p - p0] = x[oh SH + hoff, ow SW + off] with x the plane of its channel, 0 outside. */
+FB_INLINE_LOOPS static void im2col_span(const conv_geom *g, const row_geom *rg, const float *restrict x, size_t p0,
+                                        size_t p1, float *restrict dst)
+{
+  long OW = (long)g->ow, oh = (long)(p0 / (size_t)OW), o0 = (long)p0 - oh * OW;
+  for (size_t p = p0; p < p1; oh++, o0 = 0) {
+    long o1 = OW < o0 + (long)(p1 - p) ? OW : o0 + (long)(p1 - p);
+    float *restrict d = dst + (p - p0) - o0; /* d[o] is entry (oh, o) */
+    if (oh < rg->h0 || oh >= rg->h1) {
+      for (long o = o0; o < o1; o++) d[o] = 0.0f;
+    } else {
+      const float *restrict xr = x + (size_t)(oh * g->sh + rg->hoff) * g->w + rg->off;
+      long a = o0 > rg->w0 ? o0 : rg->w0, b = o1 < rg->w1 ? o1 : rg->w1;
+      for (long o = o0; o < o1 && o < rg->w0; o++) d[o] = 0.0f;
+      if (g->sw == 1)
+        for (long o = a; o < b; o++) d[o] = xr[o];
+      else
+        for (long o = a; o < b; o++) d[o] = xr[o * g->sw];
+      for (long o = o0 > rg->w1 ? o0 : rg->w1; o < o1; o++) d[o] = 0.0f;
+    }
+    p += (size_t)(o1 - o0);
+  }
+}
+
 /* Units u = row * N + n: the OH*OW entries of col row `row` for image n. */
 static void im2col_range(void *p, size_t lo, size_t hi)
 {
   const conv_job *j = p;
   const conv_geom *g = &j->g;
   size_t ohw = g->oh * g->ow, plane = g->h * g->w;
-  long ow = (long)g->ow;
   for (size_t u = lo; u < hi; u++) {
     size_t row = u / g->n, n = u % g->n;
-    long kj = (long)(row % (size_t)g->kw), ki = (long)(row / (size_t)g->kw % (size_t)g->kh);
+    row_geom rg = row_geom_of(g, (long)(row / (size_t)g->kw % (size_t)g->kh), (long)(row % (size_t)g->kw));
     size_t c = row / (size_t)(g->kh * g->kw);
-    const float *restrict x = j->x + (n * g->cx + c) * plane;
-    float *restrict dst = j->y + row * g->n * ohw + n * ohw;
-    long off = kj * g->dw - g->pl, w0, w1, h0, h1;
-    valid_range(off, g->sw, (long)g->w, ow, &w0, &w1);
-    valid_range(ki * g->dh - g->pt, g->sh, (long)g->h, (long)g->oh, &h0, &h1);
-    memset(dst, 0, (size_t)h0 * g->ow * sizeof *dst);
-    /* rows are short (OW is often 5-30): plain loops beat memcpy calls */
-    for (long oh = h0; oh < h1; oh++) {
-      const float *restrict xr = x + (size_t)(oh * g->sh + ki * g->dh - g->pt) * g->w + off;
-      float *restrict d = dst + (size_t)oh * g->ow;
-      for (long o = 0; o < w0; o++) d[o] = 0.0f;
-      if (g->sw == 1)
-        for (long o = w0; o < w1; o++) d[o] = xr[o];
-      else
-        for (long o = w0; o < w1; o++) d[o] = xr[o * g->sw];
-      for (long o = w1; o < ow; o++) d[o] = 0.0f;
-    }
-    memset(dst + (size_t)h1 * g->ow, 0, ((size_t)g->oh - (size_t)h1) * g->ow * sizeof *dst);
+    im2col_span(g, &rg, j->x + (n * g->cx + c) * plane, 0, ohw, j->y + row * g->n * ohw + n * ohw);
   }
 }
 
@@ -101,31 +131,37 @@ int fb_im2col(nncl_backend *be, const nncl_args *a)
 
 /* ---- col2im ------------------------------------------------------------------------- */
 
-/* Units: planes (n, c) of dx; each plane sums its col entries in (ki, kj) order. */
+/* One plane d of dx from its KH*KW col rows, row (ki, kj) at src + (ki KW + kj) rs, summed
+ * in (ki, kj) order. */
+FB_INLINE_LOOPS static void col2im_plane(const conv_geom *g, const float *src, size_t rs, float *restrict d)
+{
+  memset(d, 0, g->h * g->w * sizeof *d);
+  for (long ki = 0; ki < g->kh; ki++)
+    for (long kj = 0; kj < g->kw; kj++) {
+      const float *restrict s = src + (size_t)(ki * g->kw + kj) * rs;
+      long off = kj * g->dw - g->pl, hoff = ki * g->dh - g->pt, w0, w1, h0, h1;
+      valid_range(off, g->sw, (long)g->w, (long)g->ow, &w0, &w1);
+      valid_range(hoff, g->sh, (long)g->h, (long)g->oh, &h0, &h1);
+      for (long oh = h0; oh < h1; oh++) {
+        float *restrict dr = d + (size_t)(oh * g->sh + hoff) * g->w;
+        const float *restrict sr = s + (size_t)oh * g->ow;
+        if (g->sw == 1)
+          for (long o = w0; o < w1; o++) dr[o + off] += sr[o];
+        else
+          for (long o = w0; o < w1; o++) dr[o * g->sw + off] += sr[o];
+      }
+    }
+}
+
+/* Units: planes (n, c) of dx. */
 static void col2im_range(void *p, size_t lo, size_t hi)
 {
   const conv_job *j = p;
   const conv_geom *g = &j->g;
-  size_t ohw = g->oh * g->ow, plane = g->h * g->w, np = g->n * ohw;
+  size_t ohw = g->oh * g->ow, plane = g->h * g->w, np = g->n * ohw, kk = (size_t)(g->kh * g->kw);
   for (size_t u = lo; u < hi; u++) {
     size_t n = u / g->c, c = u % g->c;
-    float *restrict d = j->y + (n * g->cx + c) * plane;
-    memset(d, 0, plane * sizeof *d);
-    for (long ki = 0; ki < g->kh; ki++)
-      for (long kj = 0; kj < g->kw; kj++) {
-        const float *restrict src = j->x + ((c * (size_t)g->kh + (size_t)ki) * (size_t)g->kw + (size_t)kj) * np + n * ohw;
-        long off = kj * g->dw - g->pl, hoff = ki * g->dh - g->pt, w0, w1, h0, h1;
-        valid_range(off, g->sw, (long)g->w, (long)g->ow, &w0, &w1);
-        valid_range(hoff, g->sh, (long)g->h, (long)g->oh, &h0, &h1);
-        for (long oh = h0; oh < h1; oh++) {
-          float *restrict dr = d + (size_t)(oh * g->sh + hoff) * g->w;
-          const float *restrict sr = src + (size_t)oh * g->ow;
-          if (g->sw == 1)
-            for (long o = w0; o < w1; o++) dr[o + off] += sr[o];
-          else
-            for (long o = w0; o < w1; o++) dr[o * g->sw + off] += sr[o];
-        }
-      }
+    col2im_plane(g, j->x + c * kk * np + n * ohw, np, j->y + (n * g->cx + c) * plane);
   }
 }
 
@@ -258,5 +294,240 @@ int fb_copy2d(nncl_backend *be, const nncl_args *a)
   FB_PTR(j.y, 1, strided_span(rows, cols, j.b));
   if (!cols) return 0;
   fb_parallel(fb_of(be), rows, FB_GRAIN_MEM / cols + 1, 1, copy2d_range, &j);
+  return 0;
+}
+
+/* ---- conv2d, conv2d_grad_x, conv2d_grad_w -------------------------------------------
+ * One image at a time on each thread, its col (C KH KW x P, P = OH OW) built a block of
+ * whole output rows at a time in the thread's scratch, where it stays in cache (forward:
+ * L1; dW, with its packed transpose: L2); the GEMM micro-kernel
+ * multiplies it in place and writes y in NCHW: no col tensor of the whole batch, no
+ * transposes, one thread wake-up per op.
+ *   y_n = W col_n (+ b)          dcol_n = W^T dy_n -> col2im     dW = sum_n dy_n col_n^T
+ * dW sums over fixed chunks of images (partials summed in chunk order), so it does not
+ * depend on the thread count. */
+
+#define CV_CHUNKS 8
+#define CV_BLOCK 8192 /* floats of col per block (32 KiB: L1) */
+
+typedef struct cv_job {
+  conv_geom g;
+  const fb_ukernel *uk;
+  size_t oc, ckk, p, ld, kk; /* ld: row stride of col blocks (grad_x: P), a multiple of NR */
+  size_t bp;                 /* columns per col block: whole output rows */
+  size_t stride;     /* scratch floats per thread */
+  size_t chunk;      /* grad_w: images per chunk */
+  const float *x, *w, *b, *dy;
+  float *y, *ws, *part;
+  atomic_size_t next;
+} cv_job;
+
+static size_t ceil_to(size_t a, size_t b) { return (a + b - 1) / b * b; }
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+static int cv_setup(nncl_backend *be, const nncl_args *a, cv_job *j, const char *fn)
+{
+  nncl_args ga = *a;
+  ga.n[6] = 0; /* images are C channels apart; n6 is OC */
+  int st = conv_geom_of(be, &ga, &j->g, fn);
+  if (st) return st;
+  fb_backend *fb = fb_of(be);
+  j->uk = fb->uk;
+  j->oc = a->n[6];
+  j->kk = (size_t)(j->g.kh * j->g.kw);
+  j->ckk = fb_mul(j->g.c, j->kk);
+  j->p = fb_mul(j->g.oh, j->g.ow);
+  j->ld = ceil_to(j->p, j->uk->nr);
+  atomic_init(&j->next, 0);
+  return 0;
+}
+
+/* Columns [p0, p1) of the col of image x (C, H, W) into col (ckk rows, ld apart); the
+ * columns from p1 - p0 to ld are zeroed. */
+static void cv_im2col(const cv_job *j, const float *x, size_t p0, size_t p1, float *col, size_t ld)
+{
+  const conv_geom *g = &j->g;
+  size_t plane = g->h * g->w;
+  for (size_t q = 0; q < j->kk; q++) { /* (ki, kj), then the channels */
+    row_geom rg = row_geom_of(g, (long)(q / (size_t)g->kw), (long)(q % (size_t)g->kw));
+    for (size_t c = 0; c < g->c; c++) {
+      float *d = col + (c * j->kk + q) * ld;
+      im2col_span(g, &rg, x + c * plane, p0, p1, d);
+      for (size_t e = p1 - p0; e < ld; e++) d[e] = 0.0f;
+    }
+  }
+}
+
+/* Threads for a job of `units` images or chunks over `macs` multiply-adds; grows the
+ * scratch to `stride` floats per thread plus `extra`. Returns the count or a status. */
+static int cv_threads(nncl_backend *be, cv_job *j, size_t units, size_t macs, size_t stride, size_t extra)
+{
+  fb_backend *fb = fb_of(be);
+  int nt = fb_threads_for(fb, macs, fb->gemm_grain);
+  if ((size_t)nt > units) nt = (int)units;
+  if (nt < 1) nt = 1;
+  j->stride = ceil_to(stride, 16);
+  int st = fb_workspace(fb, fb_mul(j->stride, (size_t)nt) + extra);
+  if (st) return st;
+  j->ws = fb->ws;
+  j->part = fb->ws + j->stride * (size_t)nt;
+  return nt;
+}
+
+static void conv2d_thread(void *arg, int t, int nt)
+{
+  cv_job *j = arg;
+  const fb_ukernel *uk = j->uk;
+  size_t P = j->p, C = j->g.c, plane = j->g.h * j->g.w;
+  float *col = j->ws + (size_t)t * j->stride;
+  (void)nt;
+  for (size_t n; (n = atomic_fetch_add(&j->next, 1)) < j->g.n;) {
+    float *y = j->y + n * j->oc * P;
+    for (size_t b0 = 0; b0 < P; b0 += j->bp) {
+      size_t bw = min_sz(j->bp, P - b0);
+      cv_im2col(j, j->x + n * C * plane, b0, b0 + bw, col, j->ld);
+      for (size_t q = 0; q < bw; q += uk->nr)
+        for (size_t i = 0; i < j->oc; i += uk->mr)
+          uk->fn(j->ckk, j->w + i * j->ckk, j->ckk, 1, col + q, j->ld, y + i * P + b0 + q, P, 1.0f, 0.0f,
+                 min_sz(uk->mr, j->oc - i), min_sz(uk->nr, bw - q));
+    }
+    if (j->b)
+      for (size_t o = 0; o < j->oc; o++)
+        for (size_t q = 0; q < P; q++) y[o * P + q] += j->b[o];
+  }
+}
+
+int fb_conv2d(nncl_backend *be, const nncl_args *a)
+{
+  cv_job j;
+  int st = cv_setup(be, a, &j, __func__);
+  if (st) return st;
+  FB_PTR(j.x, 0, fb_mul(fb_mul(j.g.n, j.g.c), j.g.h * j.g.w));
+  FB_PTR(j.w, 1, fb_mul(j.oc, j.ckk));
+  FB_PTR(j.y, 2, fb_mul(fb_mul(j.g.n, j.oc), j.p));
+  j.b = NULL;
+  if (a->t[3].buf) FB_PTR(j.b, 3, j.oc);
+  if (!j.g.n || !j.oc || !j.p) return 0;
+  size_t rows = CV_BLOCK / fb_mul(j.ckk, j.g.ow);
+  j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, j.g.ow);
+  j.ld = ceil_to(j.bp, j.uk->nr); /* the micro-kernel reads NR columns */
+  int nt = cv_threads(be, &j, j.g.n, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), fb_mul(j.ckk, j.ld), 0);
+  if (nt < 0) return nt;
+  fb_team(fb_of(be), nt, 0, conv2d_thread, &j);
+  return 0;
+}
+
+static void conv2d_grad_x_thread(void *arg, int t, int nt)
+{
+  cv_job *j = arg;
+  const fb_ukernel *uk = j->uk;
+  size_t P = j->p, ld = j->ld, C = j->g.c, plane = j->g.h * j->g.w;
+  float *dyb = j->ws + (size_t)t * j->stride, *dcol = dyb + j->oc * ld;
+  (void)nt;
+  for (size_t n; (n = atomic_fetch_add(&j->next, 1)) < j->g.n;) {
+    const float *dy = j->dy + n * j->oc * P;
+    for (size_t o = 0; o < j->oc; o++) { /* rows padded to ld: the micro-kernel reads NR */
+      memcpy(dyb + o * ld, dy + o * P, P * sizeof *dyb);
+      for (size_t q = P; q < ld; q++) dyb[o * ld + q] = 0.0f;
+    }
+    /* dcol (ckk x P) = W^T dy_n: A(i, p) = w[p ckk + i] */
+    for (size_t q = 0; q < P; q += uk->nr)
+      for (size_t i = 0; i < j->ckk; i += uk->mr)
+        uk->fn(j->oc, j->w + i, 1, j->ckk, dyb + q, ld, dcol + i * ld + q, ld, 1.0f, 0.0f,
+               min_sz(uk->mr, j->ckk - i), min_sz(uk->nr, P - q));
+    for (size_t c = 0; c < C; c++) col2im_plane(&j->g, dcol + c * j->kk * ld, ld, j->y + (n * C + c) * plane);
+  }
+}
+
+int fb_conv2d_grad_x(nncl_backend *be, const nncl_args *a)
+{
+  cv_job j;
+  int st = cv_setup(be, a, &j, __func__);
+  if (st) return st;
+  FB_PTR(j.dy, 0, fb_mul(fb_mul(j.g.n, j.oc), j.p));
+  FB_PTR(j.w, 1, fb_mul(j.oc, j.ckk));
+  FB_PTR(j.y, 2, fb_mul(fb_mul(j.g.n, j.g.c), j.g.h * j.g.w));
+  if (!j.g.n || !j.g.c) return 0;
+  if (!j.oc || !j.p) {
+    memset(j.y, 0, fb_mul(fb_mul(j.g.n, j.g.c), j.g.h * j.g.w) * sizeof *j.y);
+    return 0;
+  }
+  int nt = cv_threads(be, &j, j.g.n, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), fb_mul(j.oc + j.ckk, j.ld), 0);
+  if (nt < 0) return nt;
+  fb_team(fb_of(be), nt, 0, conv2d_grad_x_thread, &j);
+  return 0;
+}
+
+/* dst (kc x nr) = the transpose of rows [0, cols) of b (row stride ldb), 0 past cols. */
+static void cv_pack_bt(const fb_ukernel *uk, const float *b, size_t ldb, size_t cols, size_t kc, float *dst)
+{
+  if (uk->pack_bt) {
+    uk->pack_bt(b, ldb, cols, kc, uk->nr, dst);
+    return;
+  }
+  for (size_t p = 0; p < kc; p++)
+    for (size_t c = 0; c < uk->nr; c++) dst[p * uk->nr + c] = c < cols ? b[c * ldb + p] : 0.0f;
+}
+
+/* Chunk k: part_k (OC x ckk) = sum over its images of dy_n col_n^T, over blocks of bp
+ * columns of col_n: the block (ckk x bp), then its transpose packed in NR-wide slivers
+ * (bp x NR each), both in L1. */
+static void conv2d_grad_w_thread(void *arg, int t, int nt)
+{
+  cv_job *j = arg;
+  const fb_ukernel *uk = j->uk;
+  size_t P = j->p, C = j->g.c, plane = j->g.h * j->g.w, nr = uk->nr;
+  size_t chunks = (j->g.n + j->chunk - 1) / j->chunk;
+  float *col = j->ws + (size_t)t * j->stride, *bt = col + j->ckk * j->bp;
+  (void)nt;
+  for (size_t k; (k = atomic_fetch_add(&j->next, 1)) < chunks;) {
+    float *part = j->part + k * j->oc * j->ckk;
+    size_t n0 = k * j->chunk, n1 = min_sz(n0 + j->chunk, j->g.n);
+    for (size_t n = n0; n < n1; n++)
+      for (size_t b0 = 0; b0 < P; b0 += j->bp) {
+        size_t bw = min_sz(j->bp, P - b0);
+        cv_im2col(j, j->x + n * C * plane, b0, b0 + bw, col, j->bp);
+        for (size_t s = 0; s * nr < j->ckk; s++)
+          cv_pack_bt(uk, col + s * nr * j->bp, j->bp, min_sz(nr, j->ckk - s * nr), bw, bt + s * bw * nr);
+        const float *dy = j->dy + n * j->oc * P + b0;
+        for (size_t s = 0; s * nr < j->ckk; s++)
+          for (size_t i = 0; i < j->oc; i += uk->mr)
+            uk->fn(bw, dy + i * P, P, 1, bt + s * bw * nr, nr, part + i * j->ckk + s * nr, j->ckk, 1.0f,
+                   n == n0 && b0 == 0 ? 0.0f : 1.0f, min_sz(uk->mr, j->oc - i), min_sz(nr, j->ckk - s * nr));
+      }
+  }
+}
+
+int fb_conv2d_grad_w(nncl_backend *be, const nncl_args *a)
+{
+  cv_job j;
+  int st = cv_setup(be, a, &j, __func__);
+  if (st) return st;
+  size_t nw = fb_mul(j.oc, j.ckk);
+  FB_PTR(j.x, 0, fb_mul(fb_mul(j.g.n, j.g.c), j.g.h * j.g.w));
+  FB_PTR(j.dy, 1, fb_mul(fb_mul(j.g.n, j.oc), j.p));
+  FB_PTR(j.y, 2, nw);
+  if (!nw) return 0;
+  if (!j.g.n || !j.p) {
+    memset(j.y, 0, nw * sizeof *j.y);
+    return 0;
+  }
+  size_t chunks = j.g.n < CV_CHUNKS ? j.g.n : CV_CHUNKS;
+  j.chunk = (j.g.n + chunks - 1) / chunks;
+  chunks = (j.g.n + j.chunk - 1) / j.chunk;
+  size_t slivers = (j.ckk + j.uk->nr - 1) / j.uk->nr;
+  /* the block and its packed transpose: in L2 (blocks of one or two rows in L1 cost more
+   * in calls than they save) */
+  size_t rows = 4 * CV_BLOCK / 2 / fb_mul(fb_mul(slivers, j.uk->nr), j.g.ow);
+  j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, j.g.ow);
+  int nt = cv_threads(be, &j, chunks, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)),
+                      fb_mul(j.ckk, j.bp) + fb_mul(fb_mul(slivers, j.uk->nr), j.bp), fb_mul(chunks, nw));
+  if (nt < 0) return nt;
+  fb_team(fb_of(be), nt, 0, conv2d_grad_w_thread, &j);
+  for (size_t e = 0; e < nw; e++) {
+    float s = j.part[e];
+    for (size_t k = 1; k < chunks; k++) s += j.part[k * nw + e];
+    j.y[e] = s;
+  }
   return 0;
 }

@@ -141,6 +141,9 @@ int fb_gemm_cblas(fb_backend *fb, const fb_gemm_desc *g);
 /* The own GEMM on the calling thread alone; buf holds FB_GEMM_SERIAL_WS(uk) floats. */
 #define FB_GEMM_SERIAL_WS(uk) ((size_t)384 * (uk)->nr)
 void fb_gemm_serial(const fb_ukernel *uk, const fb_gemm_desc *g, float *buf);
+/* Grows fb->ws to hold `floats` (64-byte aligned): the own GEMM's packing buffers, and
+ * the direct convolution's per-thread scratch. Returns 0 or NNCL_ENOMEM. */
+int fb_workspace(fb_backend *fb, size_t floats);
 /* Handles m or n == 0, k == 0 and alpha == 0 (C = beta C); returns 1 when it did. */
 int fb_gemm_trivial(const fb_gemm_desc *g);
 

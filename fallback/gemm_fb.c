@@ -156,8 +156,7 @@ int fb_gemm_trivial(const fb_gemm_desc *g)
   return 1;
 }
 
-/* Grows fb's workspace to hold `floats` (64-byte aligned). */
-static int gemm_ws(fb_backend *fb, size_t floats)
+int fb_workspace(fb_backend *fb, size_t floats)
 {
   if (fb->ws_floats >= floats) return 0;
   free(fb->ws);
@@ -189,7 +188,7 @@ int fb_gemm_own(fb_backend *fb, const fb_gemm_desc *g)
   int nt = fb_threads_for(fb, fb_mul(fb_mul(g->m, g->n), g->k), fb->gemm_grain);
   size_t nj = ceil_div(g->n, uk->nr);
   if (!panel && (size_t)nt > nj) nt = (int)nj;
-  int st = gemm_ws(fb, panel ? J.kc * J.nc : (size_t)nt * J.kc * uk->nr);
+  int st = fb_workspace(fb, panel ? J.kc * J.nc : (size_t)nt * J.kc * uk->nr);
   if (st) return st;
   J.bp = fb->ws;
   fb_team(fb, nt, panel, panel ? gemm_panel_thread : gemm_sliver_thread, &J);

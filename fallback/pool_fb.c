@@ -83,12 +83,61 @@ static int pool_run(nncl_backend *be, pool_job *j, fb_range_fn fn, const char *f
 
 /* ---- max ---------------------------------------------------------------------------- */
 
+/* v > m or v is NaN, branch-free: on random data a branch mispredicts */
+static inline void max_take(float v, long at, float *m, long *best)
+{
+  uint32_t b;
+  memcpy(&b, &v, 4);
+  int take = (v > *m) | ((b & 0x7fffffffu) > 0x7f800000u);
+  *m = take ? v : *m;
+  *best = take ? at : *best;
+}
+
+/* 2x2 windows, stride 2, no padding, all inside the plane (LeNet's, VGG's): the generic
+ * loop's spans and two-trip inner loops cost 4x the compares. */
+static int maxpool_is_2x2(const pool_geom *g)
+{
+  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 &&
+         2 * g->oh <= g->h && 2 * g->ow <= g->w;
+}
+
+/* Written for the vectorizer: window element k in 0..3 (row-major) as a code, the take
+ * rule of max_take as selects. */
+static void maxpool_2x2(const pool_job *j, size_t lo, size_t hi)
+{
+  const pool_geom *g = &j->g;
+  long W = g->w, OW = g->ow;
+  for (size_t pl = lo; pl < hi; pl++)
+    for (long oh = 0; oh < g->oh; oh++) {
+      const float *restrict r0 = j->x + pl * g->in + 2 * oh * W, *restrict r1 = r0 + W;
+      float *restrict y = j->y + pl * g->out + oh * OW;
+      int32_t *restrict idx = j->idx + pl * g->out + oh * OW;
+      int32_t base = (int32_t)(2 * oh * W);
+      for (long ow = 0; ow < OW; ow++) {
+        float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1], m = a;
+        int32_t k = 0;
+        int t = (b > m) | (b != b);
+        m = t ? b : m, k = t ? 1 : k;
+        t = (c > m) | (c != c);
+        m = t ? c : m, k = t ? (int32_t)W : k;
+        t = (d > m) | (d != d);
+        m = t ? d : m, k = t ? (int32_t)W + 1 : k;
+        y[ow] = m;
+        idx[ow] = base + 2 * (int32_t)ow + k;
+      }
+    }
+}
+
 static void maxpool_range(void *p, size_t lo, size_t hi)
 {
   const pool_job *j = p;
   const pool_geom *g = &j->g;
   size_t in = g->in, out = g->out;
   long W = g->w;
+  if (maxpool_is_2x2(g)) {
+    maxpool_2x2(j, lo, hi);
+    return;
+  }
   for (size_t pl = lo; pl < hi; pl++) {
     const float *restrict x = j->x + pl * in;
     float *restrict y = j->y + pl * out;
@@ -100,15 +149,7 @@ static void maxpool_range(void *p, size_t lo, size_t hi)
         float m = -INFINITY;
         long best = r.lo < r.hi && c.lo < c.hi ? r.lo * W + c.lo : -1;
         for (long h = r.lo; h < r.hi; h++)
-          for (long w = c.lo; w < c.hi; w++) {
-            float v = x[h * W + w];
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            /* v > m or v is NaN, branch-free: on random data a branch mispredicts */
-            int take = (v > m) | ((b & 0x7fffffffu) > 0x7f800000u);
-            m = take ? v : m;
-            best = take ? h * W + w : best;
-          }
+          for (long w = c.lo; w < c.hi; w++) max_take(x[h * W + w], h * W + w, &m, &best);
         y[oh * g->ow + ow] = m;
         idx[oh * g->ow + ow] = (int32_t)best;
       }

@@ -61,6 +61,24 @@ UK_BODY(const int MR, const int NV, size_t kc, const float *a, size_t rsa, size_
       }
     return;
   }
+  if (nr == (size_t)(NV * UK_VL)) { /* fewer rows, full width (OC 6 of 8): vector stores */
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      if ((size_t)i >= mr) break;
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) {
+        float *cp = c + (size_t)i * ldc + (size_t)j * UK_VL;
+        UK_V r = acc[i][j] * alpha;
+        if (beta != 0.0f) {
+          UK_V old;
+          memcpy(&old, cp, sizeof old);
+          r += old * beta;
+        }
+        memcpy(cp, &r, sizeof r);
+      }
+    }
+    return;
+  }
   float t[UK_MR][UK_NV * UK_VL];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++)

@@ -38,6 +38,26 @@ int refv_layout(int op, const size_t n[8], const int i[8], const float f[8], int
     set(&t[1], fwd ? col : img_span(n), fwd ? REF_OUT : REF_INOUT, 0);
     break;
   }
+  case NNCL_OP_CONV2D: case NNCL_OP_CONV2D_GRAD_X: case NNCL_OP_CONV2D_GRAD_W: {
+    /* n6 OC; has_t6: conv2d's bias t3 is given */
+    size_t nx = n[0] * n[1] * n[2] * n[3], ny = n[0] * n[6] * n[4] * n[5];
+    size_t nw = n[6] * n[1] * (size_t)i[0] * (size_t)i[1];
+    if (op == NNCL_OP_CONV2D) {
+      set(&t[0], nx, REF_IN, 0);
+      set(&t[1], nw, REF_IN, 0);
+      set(&t[2], ny, REF_OUT, 0);
+      if (has_t6) set(&t[3], n[6], REF_IN, 0);
+    } else if (op == NNCL_OP_CONV2D_GRAD_X) {
+      set(&t[0], ny, REF_IN, 0);
+      set(&t[1], nw, REF_IN, 0);
+      set(&t[2], nx, REF_OUT, 0);
+    } else {
+      set(&t[0], nx, REF_IN, 0);
+      set(&t[1], ny, REF_IN, 0);
+      set(&t[2], nw, REF_OUT, 0);
+    }
+    break;
+  }
   case NNCL_OP_TRANSPOSE_AB:
     set(&t[0], ncp, REF_IN, 0);
     set(&t[1], ncp, REF_OUT, 0);
@@ -148,6 +168,38 @@ static void conv_pairs(refv_args *a, int fwd)
               if (fwd) *cv = in ? *xv : 0.0;
               else if (in) *xv += *cv;
             }
+}
+
+/* Visits every term w[o,c,ki,kj] x[b,c,ih,iw] of y[b,o,oh,ow] (x inside the image):
+ * conv2d: y += w x; grad_x: dx += w dy; grad_w: dw += dy x. Outputs start at 0 (+ bias). */
+static void direct_conv(refv_args *a, int op)
+{
+  const size_t *n = a->n;
+  const int *i = a->i;
+  size_t N = n[0], C = n[1], H = n[2], W = n[3], OH = n[4], OW = n[5], OC = n[6];
+  size_t KH = (size_t)i[0], KW = (size_t)i[1];
+  double *x = op == NNCL_OP_CONV2D_GRAD_X ? a->d[2] : a->d[0];
+  double *w = op == NNCL_OP_CONV2D_GRAD_W ? a->d[2] : a->d[1];
+  double *y = op == NNCL_OP_CONV2D ? a->d[2] : op == NNCL_OP_CONV2D_GRAD_X ? a->d[0] : a->d[1];
+  double *out = a->d[2];
+  size_t nout = op == NNCL_OP_CONV2D ? N * OC * OH * OW : op == NNCL_OP_CONV2D_GRAD_X ? N * C * H * W : OC * C * KH * KW;
+  for (size_t k = 0; k < nout; k++) out[k] = op == NNCL_OP_CONV2D && a->d[3] ? a->d[3][k / (OH * OW) % OC] : 0.0;
+  for (size_t b = 0; b < N; b++)
+    for (size_t o = 0; o < OC; o++)
+      for (size_t oh = 0; oh < OH; oh++)
+        for (size_t ow = 0; ow < OW; ow++)
+          for (size_t c = 0; c < C; c++)
+            for (size_t ki = 0; ki < KH; ki++)
+              for (size_t kj = 0; kj < KW; kj++) {
+                long ih = (long)oh * i[2] - i[4] + (long)ki * i[6], iw = (long)ow * i[3] - i[5] + (long)kj * i[7];
+                if (ih < 0 || ih >= (long)H || iw < 0 || iw >= (long)W) continue;
+                double *xv = &x[((b * C + c) * H + (size_t)ih) * W + (size_t)iw];
+                double *wv = &w[((o * C + c) * KH + ki) * KW + kj];
+                double *yv = &y[((b * OC + o) * OH + oh) * OW + ow];
+                if (op == NNCL_OP_CONV2D) *yv += *wv * *xv;
+                else if (op == NNCL_OP_CONV2D_GRAD_X) *xv += *wv * *yv;
+                else *wv += *yv * *xv;
+              }
 }
 
 /* ---- pooling ------------------------------------------------------------------------ */
@@ -355,6 +407,7 @@ int refv_run(int op, refv_args *a)
   switch (op) {
   case NNCL_OP_IM2COL: conv_pairs(a, 1); break;
   case NNCL_OP_COL2IM: conv_pairs(a, 0); break;
+  case NNCL_OP_CONV2D: case NNCL_OP_CONV2D_GRAD_X: case NNCL_OP_CONV2D_GRAD_W: direct_conv(a, op); break;
   case NNCL_OP_TRANSPOSE_AB:
     for (size_t i = 0; i < n[0]; i++)
       for (size_t j = 0; j < n[1]; j++)

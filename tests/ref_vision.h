@@ -1,5 +1,5 @@
 /* ref_vision.h - a naive double-precision reference of the vision ops of ops.def (im2col
- * ... copy2d), the layout of their tensors, and the list of ops tested by test_ops_vision
+ * ... copy2d, conv2d and its gradients), the layout of their tensors, and the list of ops tested by test_ops_vision
  * rather than by the generic op walkers (test_ops, test_gradcheck). */
 #ifndef NNCL_REF_VISION_H
 #define NNCL_REF_VISION_H
@@ -19,7 +19,8 @@ static inline int refv_owns(int op)
   case NNCL_OP_CH_SUM: case NNCL_OP_MAXPOOL2D: case NNCL_OP_MAXPOOL2D_GRAD: case NNCL_OP_AVGPOOL2D:
   case NNCL_OP_AVGPOOL2D_GRAD: case NNCL_OP_BATCHNORM: case NNCL_OP_BATCHNORM_GRAD:
   case NNCL_OP_RUNNING_UPDATE: case NNCL_OP_LAYERNORM: case NNCL_OP_LAYERNORM_GRAD:
-  case NNCL_OP_DROPOUT: case NNCL_OP_DROPOUT_GRAD: case NNCL_OP_COPY2D:
+  case NNCL_OP_DROPOUT: case NNCL_OP_DROPOUT_GRAD: case NNCL_OP_COPY2D: case NNCL_OP_CONV2D:
+  case NNCL_OP_CONV2D_GRAD_X: case NNCL_OP_CONV2D_GRAD_W:
     return 1;
   default:
     return 0;
@@ -33,7 +34,7 @@ typedef struct refv_args {
   size_t n[8];
   double f[8];
   int i[8];
-  int has_t6; /* BATCHNORM: t6 (var) is given */
+  int has_t6; /* BATCHNORM: t6 (var) is given; CONV2D: t3 (bias) is given */
 } refv_args;
 
 /* Layout of op's tensors for these args (roles as ref_ops.h). Returns 0, -1 if unknown. */

@@ -27,6 +27,7 @@ static void test_gradcheck(void) {
   fd_check("conv_same_s1", 2, "input shape=2,5,6\nconv2d filters=2 kernel=4,3 padding=same\n", 0, 0);
   fd_check("conv_same_s2", 2, "input shape=2,6,5\nconv2d filters=3 kernel=4 stride=2 padding=same\n", 0, 0);
   fd_check("conv_dilation", 2, "input shape=2,7,7\nconv2d filters=2 kernel=3 dilation=2 padding=1\n", 0, 0);
+  fd_check("conv_gemm_path", 2, "input shape=64,3,3\nconv2d filters=32 kernel=3 padding=1\n", 0, 0); /* > 16384 weights */
   fd_check("conv_groups", 2, "input shape=4,5,5\nconv2d filters=6 kernel=3 groups=2 padding=1 stride=2,1\n", 0, 0);
   fd_check("depthwise", 2, "input shape=3,5,5\nconv2d filters=3 kernel=3 groups=3 bias=0 padding=1\n"
                            "conv2d filters=6 kernel=3 groups=3 stride=2 bias=0\n", 0, 0);

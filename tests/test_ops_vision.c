@@ -1,4 +1,4 @@
-/* test_ops_vision.c - the vision ops of ops.def (im2col ... copy2d) on the device under test
+/* test_ops_vision.c - the vision ops of ops.def (im2col ... conv2d_grad_w) on the device under test
  * ($NNCL_DEVICE):
  *  1. against the double-precision reference (ref_vision.c) on random and awkward shapes
  *     (1, primes, odd kernels 1/3/5/7, strides 1-3, symmetric and asymmetric padding,
@@ -8,7 +8,8 @@
  *     thread;
  *  2. dropout: the mask is the same bit for bit on C and the device, reproducible, differs
  *     across seeds, streams and steps, and keeps about 1 - p of the elements;
- *  3. gradients: col2im is the adjoint of im2col (<col, im2col x> = <col2im col, x>), and
+ *  3. gradients: col2im is the adjoint of im2col (<col, im2col x> = <col2im col, x>),
+ *     conv2d_grad_x and conv2d_grad_w are the adjoints of the bilinear conv2d, and
  *     the pooling, batch norm, layer norm and dropout gradients match central finite
  *     differences of the reference forward (double, tight) and of the device's own forward
  *     (float, loose). */
@@ -69,6 +70,10 @@ static const int conv_shapes[][15] = {
     {16, 6, 14, 14, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 0}, {2, 7, 11, 13, 3, 5, 3, 2, 0, 1, 2, 0, 2, 1, 9},
 };
 
+/* Filter counts of the direct ops (conv2d...), one per conv shape: 1, primes, the GEMM
+ * micro-kernel's row tile (8) and past it. */
+static const size_t conv_oc[] = {1, 4, 3, 9, 2, 6, 5, 17, 3, 7, 16, 8};
+
 /* {planes, H, W, KH, KW, SH, SW, PT, PL, ceil} */
 static const int pool_shapes[][10] = {
     {1, 1, 1, 1, 1, 1, 1, 0, 0, 0},     {24, 28, 28, 2, 2, 2, 2, 0, 0, 0}, {5, 7, 9, 3, 3, 2, 2, 1, 1, 1},
@@ -109,6 +114,10 @@ static int conv_cases(int op, vcase *out)
     int iv[8] = {g[4], g[5], g[6], g[7], g[8], g[10], g[12], g[13]};
     memcpy(c.n, v, sizeof v);
     memcpy(c.i, iv, sizeof iv);
+    if (op == NNCL_OP_CONV2D || op == NNCL_OP_CONV2D_GRAD_X || op == NNCL_OP_CONV2D_GRAD_W) {
+      c.n[6] = conv_oc[s % COUNT(conv_oc)];
+      c.has_t6 = op == NNCL_OP_CONV2D && s % 2 == 0; /* bias, or a null ref */
+    }
     out[n++] = c;
   }
   return n;
@@ -138,7 +147,9 @@ static int cases_for(int op, vcase *out)
 {
   int n = 0;
   switch (op) {
-  case NNCL_OP_IM2COL: case NNCL_OP_COL2IM: return conv_cases(op, out);
+  case NNCL_OP_IM2COL: case NNCL_OP_COL2IM: case NNCL_OP_CONV2D: case NNCL_OP_CONV2D_GRAD_X:
+  case NNCL_OP_CONV2D_GRAD_W:
+    return conv_cases(op, out);
   case NNCL_OP_MAXPOOL2D: case NNCL_OP_MAXPOOL2D_GRAD: case NNCL_OP_AVGPOOL2D:
   case NNCL_OP_AVGPOOL2D_GRAD:
     return pool_cases(op, out);
@@ -226,6 +237,8 @@ static tol op_tol(int op)
   case NNCL_OP_AVGPOOL2D_GRAD: case NNCL_OP_CH_BIAS_ADD: case NNCL_OP_RUNNING_UPDATE:
     return (tol){2e-6, 0, 1};
   case NNCL_OP_DROPOUT: case NNCL_OP_DROPOUT_GRAD: return (tol){1e-7, 0, 0};
+  case NNCL_OP_CONV2D: case NNCL_OP_CONV2D_GRAD_X: case NNCL_OP_CONV2D_GRAD_W: /* up to 3136 terms */
+    return (tol){1e-5, 0, 1};
   default: return (tol){1e-5, 1e-5, 0}; /* normalization */
   }
 }
@@ -585,6 +598,50 @@ static int check_adjoint(env *E, const vcase *geo, uint64_t seed)
   return fail;
 }
 
+/* conv2d is bilinear, so its gradients are its adjoints: with y = conv2d(x, w) (no bias),
+ * <dy, y> = <conv2d_grad_x(dy, w), x> = <conv2d_grad_w(x, dy), w>. */
+static int check_conv_adjoint(env *E, const vcase *geo, uint64_t seed)
+{
+  vcase fc = *geo, xc = *geo, wc = *geo;
+  fc.op = NNCL_OP_CONV2D, xc.op = NNCL_OP_CONV2D_GRAD_X, wc.op = NNCL_OP_CONV2D_GRAD_W;
+  fc.has_t6 = 0;
+  ref_tensor fl[NNCL_ARGS_T], xl[NNCL_ARGS_T], wl[NNCL_ARGS_T];
+  refv_layout(fc.op, fc.n, fc.i, fc.f, 0, fl);
+  refv_layout(xc.op, xc.n, xc.i, xc.f, 0, xl);
+  refv_layout(wc.op, wc.n, wc.i, wc.f, 0, wl);
+  size_t nx = fl[0].len, nw = fl[1].len, ny = fl[2].len;
+  tu_rng rng = {seed};
+  float *x = malloc(nx * 4 + 4), *w = malloc(nw * 4 + 4), *dy = malloc(ny * 4 + 4);
+  for (size_t k = 0; k < nx; k++) x[k] = (float)tu_uniform(&rng, -1, 1);
+  for (size_t k = 0; k < nw; k++) w[k] = (float)tu_uniform(&rng, -1, 1);
+  for (size_t k = 0; k < ny; k++) dy[k] = (float)tu_uniform(&rng, -1, 1);
+  void *fin[NNCL_ARGS_T] = {x, w}, *xin[NNCL_ARGS_T] = {dy, w}, *win[NNCL_ARGS_T] = {x, dy};
+  void *fo[NNCL_ARGS_T] = {0}, *xo[NNCL_ARGS_T] = {0}, *wo[NNCL_ARGS_T] = {0};
+  int fail = run_on(E->dut, &fc, fl, fin, &rng, fo);
+  fail = fail || run_on(E->dut, &xc, xl, xin, &rng, xo);
+  fail = fail || run_on(E->dut, &wc, wl, win, &rng, wo);
+  if (!fail) {
+    double s[3] = {0}, sa[3] = {0};
+    const float *u[3] = {dy, x, w}, *v[3] = {fo[2], xo[2], wo[2]};
+    size_t len[3] = {ny, nx, nw};
+    for (int t = 0; t < 3; t++)
+      for (size_t k = 0; k < len[t]; k++) {
+        s[t] += (double)u[t][k] * v[t][k];
+        sa[t] += fabs((double)u[t][k] * v[t][k]);
+      }
+    for (int t = 1; t < 3 && !fail; t++)
+      if (fabs(s[0] - s[t]) > 1e-5 * (sa[0] + sa[t]) + 1e-12) {
+        print_case(&fc, seed);
+        fprintf(stderr, "  <dy, conv2d(x, w)> = %.12g but <%s, %s> = %.12g\n", s[0],
+                t == 1 ? "conv2d_grad_x(dy, w)" : "conv2d_grad_w(x, dy)", t == 1 ? "x" : "w", s[t]);
+        fail = 1;
+      }
+  }
+  free_all(fo), free_all(xo), free_all(wo);
+  free(x), free(w), free(dy);
+  return fail;
+}
+
 /* A finite-difference check: the forward op f (output t1), its variables (tensor indexes
  * of f), and the step of the float check. */
 typedef struct gcheck {
@@ -752,6 +809,10 @@ static int check_grads(env *E)
   int ng = conv_cases(NNCL_OP_COL2IM, geo), bad = 0;
   for (int k = 0; k < ng && !bad; k++) bad = check_adjoint(E, &geo[k], 700 + (uint64_t)k);
   printf("%-20s %3d geometries %s\n", "im2col/col2im adjoint", ng, bad ? "FAIL" : "ok");
+  fails += bad;
+  ng = conv_cases(NNCL_OP_CONV2D, geo), bad = 0;
+  for (int k = 0; k < ng && !bad; k++) bad = check_conv_adjoint(E, &geo[k], 750 + (uint64_t)k);
+  printf("%-20s %3d geometries %s\n", "conv2d adjoints", ng, bad ? "FAIL" : "ok");
   fails += bad;
 
   gcheck gc[8];

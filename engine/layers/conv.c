@@ -1,6 +1,10 @@
-/* conv.c - 2-D (and 1-D) convolution lowered to GEMM, as PyTorch's nn.Conv2d:
+/* conv.c - 2-D (and 1-D) convolution, as PyTorch's nn.Conv2d:
  * x (N, C, H, W), W (OC, C/groups, KH, KW), b (OC) -> y (N, OC, OH, OW).
  *
+ * Small filters (one group, OC C KH KW <= DIRECT_MAX weights: LeNet's, resnet_small's)
+ * run the direct ops conv2d, conv2d_grad_x, conv2d_grad_w: their GEMMs are too thin for a
+ * batch-wide col buffer and two transposes to pay. Others are lowered to GEMM over the
+ * whole batch:
  *   col = im2col(x)                    (C*KH*KW, N*OH*OW)
  *   y'_g = W_g col_g  for each group g (OC, N*OH*OW)
  *   y = transpose(y') + b              (N, OC, OH*OW)
@@ -17,6 +21,13 @@
 /* geo[] layout */
 enum { G_C, G_H, G_W, G_OC, G_OH, G_OW, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_GROUPS, G_BIAS };
 
+#define DIRECT_MAX 16384 /* weights: 64 KiB, the weight panel stays in L1/L2 */
+
+static int direct(const nncl_node *n) {
+  const int64_t *q = n->geo;
+  return q[G_GROUPS] == 1 && q[G_OC] * q[G_C] * q[G_KH] * q[G_KW] <= DIRECT_MAX;
+}
+
 static size_t col_floats(const nncl_node *n, int rows) {
   const int64_t *q = n->geo;
   return (size_t)(q[G_C] * q[G_KH] * q[G_KW]) * (size_t)rows * (size_t)(q[G_OH] * q[G_OW]);
@@ -24,6 +35,7 @@ static size_t col_floats(const nncl_node *n, int rows) {
 
 static size_t conv_ws(const nncl_node *n, int batch) {
   const int64_t *q = n->geo;
+  if (direct(n)) return 0;
   return col_floats(n, batch) + (size_t)q[G_OC] * (size_t)batch * (size_t)(q[G_OH] * q[G_OW]);
 }
 
@@ -43,10 +55,23 @@ static int transpose_ab(nncl_backend *be, nncl_ref src, nncl_ref dst, size_t A, 
   return nncl_run(be, NNCL_OP_TRANSPOSE_AB, &a);
 }
 
+/* conv2d, conv2d_grad_x, conv2d_grad_w: im2col's geometry with n6 = OC */
+static void direct_args(const nncl_node *n, int rows, nncl_args *a) {
+  im2col_args(n, rows, a);
+  a->n[6] = (size_t)n->geo[G_OC];
+}
+
 static int conv_forward(nncl_graph *g, int i) {
   nncl_node *n = &g->nodes[i];
   nncl_backend *be = nncl_ctx_be(g->ctx);
   const int64_t *q = n->geo;
+  if (direct(n)) {
+    nncl_args a = {0};
+    a.t[0] = g->nodes[n->in[0]].val, a.t[1] = g->nodes[n->in[1]].val, a.t[2] = n->val;
+    if (q[G_BIAS]) a.t[3] = g->nodes[n->in[2]].val;
+    direct_args(n, g->rows, &a);
+    return nncl_run(be, NNCL_OP_CONV2D, &a);
+  }
   size_t G = (size_t)q[G_GROUPS], OC = (size_t)q[G_OC], ocg = OC / G;
   size_t ckk = (size_t)(q[G_C] * q[G_KH] * q[G_KW]) / G, P = (size_t)(q[G_OH] * q[G_OW]), NP = (size_t)g->rows * P;
   nncl_ref col = g->ws, yp = nncl_ref_at(g->ws, col_floats(n, g->rows)), w = g->nodes[n->in[1]].val;
@@ -81,6 +106,18 @@ static int conv_backward(nncl_graph *g, int i) {
   }
   int need_w = g->nodes[w].requires_grad, need_x = g->nodes[x].requires_grad;
   if (!need_w && !need_x) return 0;
+  if (direct(n)) {
+    nncl_args a = {0};
+    direct_args(n, g->rows, &a);
+    if (need_w) {
+      a.t[0] = g->nodes[x].val, a.t[1] = n->grad, a.t[2] = nncl_grad_target(g, w);
+      if ((r = nncl_run(be, NNCL_OP_CONV2D_GRAD_W, &a)) || (r = nncl_grad_commit(g, w))) return r;
+    }
+    if (!need_x) return 0;
+    a.t[0] = n->grad, a.t[1] = wv, a.t[2] = nncl_grad_target(g, x);
+    if ((r = nncl_run(be, NNCL_OP_CONV2D_GRAD_X, &a))) return r;
+    return nncl_grad_commit(g, x);
+  }
   if ((r = transpose_ab(be, n->grad, dyp, (size_t)g->rows, OC, P))) return r;
   if (need_w) {
     nncl_args a = {0};
