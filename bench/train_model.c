@@ -5,12 +5,14 @@
  * around nncl_fit; ratios are nncl / PyTorch.
  *
  * usage: train_model MODEL [--torch mlp|cnn|resnet|lstm|transformer|none] [--data DIR] [--threads N]
- *                    [--batches N] [--repeats N] [--device DEV] [--no-cl]
+ *                    [--batches N] [--repeats N] [--device DEV] [--no-cl] [--freeze LAYERS]
  *   MODEL: a model file, e.g. examples/models/seed_mlp.txt (relative paths are also tried
  *          under the source tree)
  *   --torch: PyTorch's model (default: from the file name: seed_mlp mlp, lenet5 cnn,
  *            resnet_small resnet, lstm_rows lstm, transformer_rows transformer; else none)
  *   --no-cl: skip the OpenCL run
+ *   --freeze LAYERS: also time the C backend with those layers frozen (as nncl train
+ *            --freeze): frozen layers do no weight-gradient work
  *   --device: the OpenCL device string (default $NNCL_DEVICE when it names cl, else "cl")
  */
 #include <stdio.h>
@@ -27,7 +29,7 @@
 #define MAX_REPEATS 15
 
 typedef struct opts {
-  const char *model, *torch, *data, *device;
+  const char *model, *torch, *data, *device, *freeze;
   int threads, batches, repeats, cl;
 } opts;
 
@@ -104,8 +106,8 @@ static int last_loss(void *user, const nncl_epoch_stats *s, int epoch_end) {
 
 /* Times `repeats` epochs of the model on `device`; rates in samples/s. Returns 0, or a
  * status with the reason in why. */
-static int run_nncl(const opts *o, const char *device, double *rates, double *cpu_rates, char *desc, size_t dlen, char *why,
-                    size_t wlen) {
+static int run_nncl(const opts *o, const char *device, const char *freeze, double *rates, double *cpu_rates, char *desc,
+                    size_t dlen, char *why, size_t wlen) {
   nncl_ctx_params p;
   nncl_ctx_params_init(&p);
   p.device = device;
@@ -148,7 +150,7 @@ static int run_nncl(const opts *o, const char *device, double *rates, double *cp
   char path[4096];
   snprintf(path, sizeof path, "%s%s", access(o->model, R_OK) ? NNCL_SOURCE_DIR "/" : "", o->model);
   if ((r = nncl_model_parse_file(ctx, path, &m)) || (r = nncl_model_compile(m, BATCH, NNCL_MODE_TRAIN)) ||
-      (r = nncl_optim_create(m, &op, &opt)))
+      (freeze && (r = nncl_model_freeze(m, freeze, 1))) || (r = nncl_optim_create(m, &op, &opt)))
     goto done;
   printf("  %-8s", device);
   for (int i = 0; i < o->repeats; i++) {
@@ -196,7 +198,7 @@ static double run_torch(const opts *o, char version[64], double *cpu_rate) {
 
 static int usage(void) {
   fprintf(stderr, "usage: train_model MODEL [--torch mlp|cnn|resnet|lstm|transformer|none] [--data DIR] [--threads N]\n"
-                  "                   [--batches N] [--repeats N] [--device DEV] [--no-cl]\n");
+                  "                   [--batches N] [--repeats N] [--device DEV] [--no-cl] [--freeze LAYERS]\n");
   return 2;
 }
 
@@ -208,6 +210,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--no-cl")) o.cl = 0;
     else if (!v) return usage();
     else if (!strcmp(a, "--torch")) o.torch = v, i++;
+    else if (!strcmp(a, "--freeze")) o.freeze = v, i++;
     else if (!strcmp(a, "--data")) o.data = v, i++;
     else if (!strcmp(a, "--device")) o.device = v, i++;
     else if (!strcmp(a, "--threads")) o.threads = atoi(v), i++;
@@ -233,21 +236,29 @@ int main(int argc, char **argv) {
   double c_rates[MAX_REPEATS], cl_rates[MAX_REPEATS], c_cpu[MAX_REPEATS], cl_cpu[MAX_REPEATS], c_med = -1, cl_med = -1, rss = -1,
          t_cpu = -1;
   char c_desc[512] = "", cl_desc[512] = "";
-  if (run_nncl(&o, "c", c_rates, c_cpu, c_desc, sizeof c_desc, why, sizeof why)) {
+  if (run_nncl(&o, "c", NULL, c_rates, c_cpu, c_desc, sizeof c_desc, why, sizeof why)) {
     fprintf(stderr, "train_model: C backend failed: %s\n", why);
     return 1;
   }
   c_med = median(c_rates, o.repeats);
   rss = peak_rss_mb();
   if (!o.cl) printf("  %-8s not run (--no-cl)\n", cl_dev);
-  else if (run_nncl(&o, cl_dev, cl_rates, cl_cpu, cl_desc, sizeof cl_desc, why, sizeof why) == 0) cl_med = median(cl_rates, o.repeats);
+  else if (run_nncl(&o, cl_dev, NULL, cl_rates, cl_cpu, cl_desc, sizeof cl_desc, why, sizeof why) == 0)
+    cl_med = median(cl_rates, o.repeats);
   else printf("  %-8s not run: %s\n", cl_dev, why);
+  double f_rates[MAX_REPEATS], f_cpu[MAX_REPEATS], f_med = -1;
+  if (o.freeze && run_nncl(&o, "c", o.freeze, f_rates, f_cpu, c_desc, sizeof c_desc, why, sizeof why)) {
+    fprintf(stderr, "train_model: C backend with --freeze %s failed: %s\n", o.freeze, why);
+    return 1;
+  }
+  if (o.freeze) f_med = median(f_rates, o.repeats);
   double t_med = torch ? run_torch(&o, tv, &t_cpu) : -1;
   if (torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
 
   printf("\nresults (median samples/s; load average now %.2f):\n", loadavg());
   printf("  nncl C       %10.0f   %s\n", c_med, c_desc);
   printf("  peak RSS after the C run: %.0f MiB (includes the 47 MB uint8 training set)\n", rss);
+  if (f_med > 0) printf("  nncl C, %s frozen: %.0f (%.2fx the unfrozen run: no weight-gradient work for them)\n", o.freeze, f_med, f_med / c_med);
   if (cl_med > 0) printf("  nncl OpenCL  %10.0f   %s\n", cl_med, cl_desc);
   if (t_med > 0) {
     printf("  PyTorch      %10.0f   torch %s, %d threads, OPENBLAS_NUM_THREADS=1\n", t_med, tv, o.threads);
