@@ -164,6 +164,7 @@ static void subsets(nncl_ctx *ctx, nncl_dataset *d) {
   CHECK(!nncl_dataset_subset(s, (int[]){1}, 1, 5, &t) && nncl_dataset_size(t) == 5, "subset of a subset with a limit");
   if (t && !nncl_dataset_read(t, 0, 5, x, y))
     for (int j = 0; j < 5; j++) CHECK(y[j] == 0, "limited sample %d has label %d", j, y[j]);
+  nncl_dataset_destroy(t);
   CHECK(nncl_dataset_subset(d, (int[]){1, 1}, 2, 0, &t) == NNCL_EINVAL, "a class listed twice");
   CHECK(nncl_dataset_subset(d, (int[]){CLASSES}, 1, 0, &t) == NNCL_EINVAL, "a class out of range");
   nncl_dataset_destroy(t);
