@@ -13,35 +13,8 @@
 
 #define GROUP __attribute__((reqd_work_group_size(NWG, 1, 1)))
 
-typedef struct nsum {
-  float s, c;
-} nsum;
-
-nsum nzero(void)
-{
-  nsum k = {0.0f, 0.0f};
-  return k;
-}
-
-nsum nadd(nsum k, float x)
-{
-  float t = k.s + x;
-  k.c += fabs(k.s) >= fabs(x) ? (k.s - t) + x : (x - t) + k.s;
-  k.s = t;
-  return k;
-}
-
-nsum nmerge(nsum a, nsum b)
-{
-  a = nadd(a, b.s);
-  a.c += b.c;
-  return a;
-}
-
-float nval(nsum k) { return isfinite(k.s) ? k.s + k.c : k.s; }
-
 /* Sums of a and b over the work-group, to every item (s: 4 NWG floats of local memory). */
-void group_sum2(local float *s, nsum *a, nsum *b)
+void group_sum2(local float *s, ksum *a, ksum *b)
 {
   uint l = get_local_id(0);
   s[l] = a->s;
@@ -51,10 +24,10 @@ void group_sum2(local float *s, nsum *a, nsum *b)
   barrier(CLK_LOCAL_MEM_FENCE);
   for (uint h = NWG / 2; h > 0; h >>= 1) {
     if (l < h) {
-      nsum x = {s[l], s[NWG + l]}, y = {s[l + h], s[NWG + l + h]};
-      nsum u = {s[2 * NWG + l], s[3 * NWG + l]}, v = {s[2 * NWG + l + h], s[3 * NWG + l + h]};
-      x = nmerge(x, y);
-      u = nmerge(u, v);
+      ksum x = {s[l], s[NWG + l]}, y = {s[l + h], s[NWG + l + h]};
+      ksum u = {s[2 * NWG + l], s[3 * NWG + l]}, v = {s[2 * NWG + l + h], s[3 * NWG + l + h]};
+      x = kmerge(x, y);
+      u = kmerge(u, v);
       s[l] = x.s;
       s[NWG + l] = x.c;
       s[2 * NWG + l] = u.s;
@@ -83,13 +56,13 @@ kernel GROUP void ch_sum(global const float *x, ulong xo, global float *y, ulong
 {
   local float s[4 * NWG];
   uint c = get_group_id(0), l = get_local_id(0), m = nn * np;
-  nsum a = nzero(), unused = nzero();
+  ksum a = kzero(), unused = kzero();
   x += xo;
   for (uint e = l; e < m; e += NWG)
-    a = nadd(a, x[at(e, c, nc, np)]);
+    a = kadd(a, x[at(e, c, nc, np)]);
   group_sum2(s, &a, &unused);
   if (l == 0)
-    y[yo + c] = beta == 0.0f ? nval(a) : beta * y[yo + c] + nval(a);
+    y[yo + c] = beta == 0.0f ? kval(a) : beta * y[yo + c] + kval(a);
 }
 
 /* ---- batch norm --------------------------------------------------------------------- */
@@ -105,18 +78,18 @@ kernel GROUP void batchnorm(global const float *x, ulong xo, global float *y, ul
   uint c = get_group_id(0), l = get_local_id(0), m = nn * np;
   x += xo;
   y += yo;
-  nsum a = nzero(), b = nzero();
+  ksum a = kzero(), b = kzero();
   for (uint e = l; e < m; e += NWG)
-    a = nadd(a, x[at(e, c, nc, np)]);
+    a = kadd(a, x[at(e, c, nc, np)]);
   group_sum2(s, &a, &b);
-  float mu = nval(a) / (float)m;
-  a = nzero();
+  float mu = kval(a) / (float)m;
+  a = kzero();
   for (uint e = l; e < m; e += NWG) {
     float d = x[at(e, c, nc, np)] - mu;
-    a = nadd(a, d * d);
+    a = kadd(a, d * d);
   }
   group_sum2(s, &a, &b);
-  float v = nval(a) / (float)m, is = 1.0f / sqrt(v + eps);
+  float v = kval(a) / (float)m, is = 1.0f / sqrt(v + eps);
   if (l == 0) {
     mean[mo + c] = mu;
     inv[io + c] = is;
@@ -157,14 +130,14 @@ kernel GROUP void batchnorm_grad(global const float *x, ulong xo, global const f
   x += xo;
   dy += dyo;
   float mu = mean[mo + c], is = inv[io + c];
-  nsum sb = nzero(), sg = nzero();
+  ksum sb = kzero(), sg = kzero();
   for (uint e = l; e < m; e += NWG) {
     ulong i = at(e, c, nc, np);
-    sb = nadd(sb, dy[i]);
-    sg = nadd(sg, dy[i] * ((x[i] - mu) * is));
+    sb = kadd(sb, dy[i]);
+    sg = kadd(sg, dy[i] * ((x[i] - mu) * is));
   }
   group_sum2(s, &sb, &sg);
-  float db = nval(sb), dg = nval(sg);
+  float db = kval(sb), dg = kval(sg);
   if (l == 0) {
     dbeta[dbo + c] = db;
     dgamma[dgo + c] = dg;
@@ -191,18 +164,18 @@ kernel void running_update(global float *r, ulong ro, global const float *v, ulo
 #define LN_ROW(step, reduce)                                                            \
   x += xo + (ulong)r * d;                                                               \
   y += yo + (ulong)r * d;                                                               \
-  nsum a = nzero(), b = nzero();                                                        \
+  ksum a = kzero(), b = kzero();                                                        \
   for (uint q = l; q < d; q += step)                                                    \
-    a = nadd(a, x[q]);                                                                  \
+    a = kadd(a, x[q]);                                                                  \
   reduce;                                                                               \
-  float mu = nval(a) / (float)d;                                                        \
-  a = nzero();                                                                          \
+  float mu = kval(a) / (float)d;                                                        \
+  a = kzero();                                                                          \
   for (uint q = l; q < d; q += step) {                                                  \
     float t = x[q] - mu;                                                                \
-    a = nadd(a, t * t);                                                                 \
+    a = kadd(a, t * t);                                                                 \
   }                                                                                     \
   reduce;                                                                               \
-  float is = 1.0f / sqrt(nval(a) / (float)d + eps);                                     \
+  float is = 1.0f / sqrt(kval(a) / (float)d + eps);                                     \
   if (l == 0) {                                                                         \
     mean[mo + r] = mu;                                                                  \
     inv[io + r] = is;                                                                   \
@@ -238,14 +211,14 @@ kernel GROUP void layernorm_wide(LN_ARGS)
   dx += dxo + o;                                                                        \
   gamma += go;                                                                          \
   float mu = mean[mo + r], is = inv[io + r];                                            \
-  nsum a = nzero(), b = nzero();                                                        \
+  ksum a = kzero(), b = kzero();                                                        \
   for (uint q = l; q < d; q += step) {                                                  \
     float g = dy[q] * gamma[q];                                                         \
-    a = nadd(a, g);                                                                     \
-    b = nadd(b, g * ((x[q] - mu) * is));                                                \
+    a = kadd(a, g);                                                                     \
+    b = kadd(b, g * ((x[q] - mu) * is));                                                \
   }                                                                                     \
   reduce;                                                                               \
-  float mg = nval(a) / (float)d, mgx = nval(b) / (float)d;                              \
+  float mg = kval(a) / (float)d, mgx = kval(b) / (float)d;                              \
   for (uint q = l; q < d; q += step)                                                    \
     dx[q] = is * (dy[q] * gamma[q] - mg - (x[q] - mu) * is * mgx)
 
@@ -278,13 +251,13 @@ kernel void layernorm_grad_cols(global const float *x, ulong xo, global const fl
   uint q = get_global_id(0);
   if (q >= d)
     return;
-  nsum sg = nzero(), sb = nzero();
+  ksum sg = kzero(), sb = kzero();
   for (uint r = 0; r < rows; r++) {
     ulong i = (ulong)r * d + q;
     float g = dy[dyo + i];
-    sb = nadd(sb, g);
-    sg = nadd(sg, g * ((x[xo + i] - mean[mo + r]) * inv[io + r]));
+    sb = kadd(sb, g);
+    sg = kadd(sg, g * ((x[xo + i] - mean[mo + r]) * inv[io + r]));
   }
-  dgamma[dgo + q] = nval(sg);
-  dbeta[dbo + q] = nval(sb);
+  dgamma[dgo + q] = kval(sg);
+  dbeta[dbo + q] = kval(sb);
 }

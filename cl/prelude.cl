@@ -54,3 +54,34 @@ void storev(floatv v, global float *p, uint i, uint n)
 #endif
   VSTORE(v, p + i);
 }
+
+/* Compensated (Neumaier) sums, shared by the families that reduce rows (softmax, norm):
+ * about double accuracy in float, as the C backend sums in double. A non-finite sum is returned as is. */
+typedef struct ksum {
+  float s, c;
+} ksum;
+
+ksum kzero(void)
+{
+  ksum k = {0.0f, 0.0f};
+  return k;
+}
+
+ksum kadd(ksum k, float x)
+{
+  float t = k.s + x;
+  k.c += fabs(k.s) >= fabs(x) ? (k.s - t) + x : (x - t) + k.s;
+  k.s = t;
+  return k;
+}
+
+/* a + b with the rounding error of the sums' sum kept (TwoSum). */
+ksum kmerge(ksum a, ksum b)
+{
+  float t = a.s + b.s, bb = t - a.s;
+  a.c += b.c + ((a.s - (t - bb)) + (b.s - bb));
+  a.s = t;
+  return a;
+}
+
+float kval(ksum k) { return isfinite(k.s) ? k.s + k.c : k.s; }
