@@ -1,5 +1,15 @@
 /* optim.cl - optimizer updates over n parameters, as PyTorch. One work-item per VW. */
 
+/* Weight decay wd at rate lr: decoupled (AdamW's) w *= 1 - lr wd, else the L2 penalty
+ * g += wd w. */
+void weight_decay(floatv *x, floatv *g, float lr, float wd, int decoupled)
+{
+  if (decoupled)
+    *x = *x * V(1.0f - lr * wd);
+  else
+    *g = *g + V(wd) * *x;
+}
+
 /* g = grad + wd w; v = mom v + g (mom != 0); g = nesterov ? g + mom v : v; w -= lr g.
  * With mom == 0, v is not touched. */
 kernel void sgd_update(global float *w, ulong wo, global const float *grad, ulong go,
@@ -33,10 +43,7 @@ kernel void adam_update(global float *w, ulong wo, global const float *grad, ulo
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
-  if (decoupled)
-    x = x * V(1.0f - lr * wd);
-  else
-    g = g + V(wd) * x;
+  weight_decay(&x, &g, lr, wd, decoupled);
   floatv m = V(b1) * loadv(m_ + mo, i, n) + V(1.0f - b1) * g;
   floatv v = V(b2) * loadv(v_ + vo, i, n) + V(1.0f - b2) * g * g;
   storev(m, m_ + mo, i, n);
@@ -58,10 +65,7 @@ kernel void rmsprop_update(global float *w, ulong wo, global const float *grad, 
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
-  if (decoupled)
-    x = x * V(1.0f - lr * wd);
-  else
-    g = g + V(wd) * x;
+  weight_decay(&x, &g, lr, wd, decoupled);
   floatv s = V(al) * loadv(s_ + so, i, n) + V(1.0f - al) * g * g, var = s;
   storev(s, s_ + so, i, n);
   if (centered) {
@@ -88,10 +92,7 @@ kernel void adagrad_update(global float *w, ulong wo, global const float *grad, 
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
-  if (decoupled)
-    x = x * V(1.0f - clr * wd);
-  else
-    g = g + V(wd) * x;
+  weight_decay(&x, &g, clr, wd, decoupled);
   floatv s = loadv(s_ + so, i, n) + g * g;
   storev(s, s_ + so, i, n);
   storev(x - V(clr) * g / (sqrt(s) + V(eps)), w, i, n);
