@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "internal.h"
 #include "nncl.h"
 
@@ -38,21 +39,9 @@ typedef struct job {
   nncl_args conv, im2col, mm, tr;
 } job;
 
-static double now(void)
+static int call(void *user)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static int call(job *j)
-{
+  job *j = user;
   nncl_backend *be = j->be;
   int st;
   switch (j->col) {
@@ -67,28 +56,6 @@ static int call(job *j)
   default: st = nncl_run(be, NNCL_OP_MATMUL, &j->mm); break;
   }
   return st ? st : be->finish(be);
-}
-
-/* Median seconds per call over `reps` timed batches of >= 2 ms each, after a pause (spinning
- * workers of the previous column would steal the cores). */
-static double time_call(job *j, int reps)
-{
-  nanosleep(&(struct timespec){0, 100000000}, NULL);
-  double t0 = now();
-  int inner = 0;
-  do {
-    if (call(j)) return -1;
-    inner++;
-  } while (now() - t0 < 2e-3);
-  double ts[16];
-  for (int r = 0; r < reps; r++) {
-    t0 = now();
-    for (int i = 0; i < inner; i++)
-      if (call(j)) return -1;
-    ts[r] = (now() - t0) / inner;
-  }
-  qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
-  return ts[reps / 2];
 }
 
 static nncl_buf *random_buf(nncl_backend *be, size_t n, unsigned seed)
@@ -145,7 +112,7 @@ static int bench_shape(nncl_backend *be, const cshape *s, int reps)
       j.mm.n[0] = ckk, j.mm.n[1] = np, j.mm.n[2] = s->oc, j.mm.i[0] = 1;
       break;
     }
-    double t = time_call(&j, reps);
+    double t = bench_time_call(call, &j, reps, 100);
     if (t < 0) {
       fprintf(stderr, "\n%s: %s failed: %s\n", be->name, col_names[c], nncl_errmsg(be->ctx));
       fail = 1;
@@ -199,10 +166,8 @@ int main(int argc, char **argv)
       return 2;
     }
   }
-  double load[1] = {-1};
-  getloadavg(load, 1);
   printf("bench_conv: load average %.2f; columns: the direct ops, the im2col lowering of the forward,\n"
-         "and MATMUL alone on the forward, dW and dcol GEMM shapes; FLOPs 2 N OC (C KH KW) (OH OW)\n", load[0]);
+         "and MATMUL alone on the forward, dW and dcol GEMM shapes; FLOPs 2 N OC (C KH KW) (OH OW)\n", bench_load_average());
   int fail = run_device("c", threads, reps);
   if (cldev) fail |= run_device(cldev, threads, reps);
   return fail;

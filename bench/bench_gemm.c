@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "fallback/fb.h"
 #include "nncl.h"
 
@@ -46,46 +47,6 @@ static const shape shapes[] = {
     {"lstm dW_ih dG^T X", 512, 28, 1792, 1, 0},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-typedef int (*gemm_call)(void *user);
-
-/* Median seconds per call: `reps` timed batches, each long enough (>= 2 ms) to time.
- * Starts after a pause: OpenBLAS's workers spin for about 0.1 s after a call (the C
- * backend's for about 50 us), and on a machine with few cores they would steal the next
- * path's cores. */
-static double time_call(gemm_call fn, void *user, int reps)
-{
-  nanosleep(&(struct timespec){0, 300000000}, NULL);
-  double t0 = now();
-  int inner = 0;
-  do {
-    if (fn(user)) return -1;
-    inner++;
-  } while (now() - t0 < 2e-3);
-  double ts[64];
-  if (reps > 64) reps = 64;
-  for (int r = 0; r < reps; r++) {
-    t0 = now();
-    for (int i = 0; i < inner; i++)
-      if (fn(user)) return -1;
-    ts[r] = (now() - t0) / inner;
-  }
-  qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
-  return ts[reps / 2];
-}
 
 typedef struct job {
   fb_backend *fb;
@@ -124,30 +85,6 @@ static int call_cl(void *u)
   job *j = u;
   int st = nncl_run(j->cl, NNCL_OP_MATMUL, &j->clargs);
   return st ? st : j->cl->finish(j->cl);
-}
-
-static void cpu_model(char *out, size_t n)
-{
-  snprintf(out, n, "unknown CPU");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    char *colon = strchr(line, ':');
-    if (!strncmp(line, "model name", 10) && colon) {
-      snprintf(out, n, "%s", colon + 2);
-      out[strcspn(out, "\n")] = 0;
-      break;
-    }
-  }
-  fclose(f);
-}
-
-/* The 1-minute load average: other processes share the cores the timings assume. */
-static double load_average(void)
-{
-  double l[1];
-  return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
 static float *random_floats(size_t n, unsigned seed)
@@ -218,9 +155,9 @@ int main(int argc, char **argv)
       cl = nncl_ctx_be(clctx);
   }
   char cpu[256];
-  cpu_model(cpu, sizeof cpu);
+  bench_cpu_model(cpu, sizeof cpu);
   printf("machine: %s, %d cores online, %d thread%s, load average %.2f\n", cpu, fb_cores(),
-         fb->threads, fb->threads == 1 ? "" : "s", load_average());
+         fb->threads, fb->threads == 1 ? "" : "s", bench_load_average());
   printf("own GEMM kernel: %s %zux%zu\n", fb->uk->isa, fb->uk->mr, fb->uk->nr);
 #if NNCL_HAVE_CBLAS
 #ifdef OPENBLAS_VERSION
@@ -252,19 +189,19 @@ int main(int argc, char **argv)
     int reps = quick ? 3 : 9;
     double flops = 2.0 * (double)m * (double)n * (double)k;
     double t_ob = -1, t_cb = -1, t_cl = -1;
-    double t_own = time_call(call_own, &j, reps);
+    double t_own = bench_time_call(call_own, &j, reps, 300);
 #if NNCL_HAVE_CBLAS
-    t_ob = time_call(call_openblas, &j, reps);
+    t_ob = bench_time_call(call_openblas, &j, reps, 300);
 #endif
 #if NNCL_HAVE_CBLAS
-    t_cb = time_call(call_cblas_path, &j, reps);
+    t_cb = bench_time_call(call_cblas_path, &j, reps, 300);
 #endif
     if (cl) {
       nncl_buf *bA = upload(cl, A, m * k), *bB = upload(cl, B, k * n), *bC = upload(cl, C, m * n);
       if (bA && bB && bC) {
         j.clargs = (nncl_args){.t = {{bA, 0}, {bB, 0}, {bC, 0}}, .n = {m, n, k},
                                .f = {1.0f, 0.0f}, .i = {sh->ta, sh->tb}};
-        t_cl = time_call(call_cl, &j, reps);
+        t_cl = bench_time_call(call_cl, &j, reps, 300);
         if (t_cl < 0) fprintf(stderr, "cl matmul failed: %s\n", nncl_errmsg(clctx));
       }
       if (bA) cl->release(cl, bA);
@@ -297,7 +234,7 @@ int main(int argc, char **argv)
     free(B);
     free(C);
   }
-  printf("load average now %.2f\n", load_average());
+  printf("load average now %.2f\n", bench_load_average());
   if (step_ob > 0)
     printf("\nseed network GEMMs per training step: OpenBLAS %.1f us, own %.1f us (own/ob %.2f)\n",
            step_ob * 1e6, step_own * 1e6, step_ob / step_own);

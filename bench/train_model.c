@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "nncl.h"
 #include "nncl_config.h"
 
@@ -42,48 +43,6 @@ static const char *torch_twin(const char *model) {
   for (size_t k = 0; k < sizeof twins / sizeof *twins; k++)
     if (!strcmp(base, twins[k][0])) return twins[k][1];
   return "none";
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_REPEATS];
-  memcpy(s, v, (size_t)n * sizeof *s);
-  qsort(s, (size_t)n, sizeof *s, cmp_double);
-  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-static void cpu_model(char *out, size_t n) {
-  snprintf(out, n, "unknown CPU");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
-  while (f && fgets(line, sizeof line, f)) {
-    char *c = strchr(line, ':');
-    if (!strncmp(line, "model name", 10) && c) {
-      snprintf(out, n, "%s", c + 2);
-      out[strcspn(out, "\n")] = 0;
-      break;
-    }
-  }
-  if (f) fclose(f);
-}
-
-/* 1-minute load average: other processes on the machine skew every figure. */
-static double loadavg(void) {
-  double l = -1;
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f && fscanf(f, "%lf", &l) != 1) l = -1;
-  if (f) fclose(f);
-  return l;
 }
 
 /* CPU seconds of this process (all threads): samples per CPU second are much less
@@ -154,9 +113,9 @@ static int run_nncl(const opts *o, const char *device, const char *freeze, doubl
     goto done;
   printf("  %-8s", device);
   for (int i = 0; i < o->repeats; i++) {
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_now_s(), c0 = cpu_s();
     if ((r = nncl_fit(m, opt, train, NULL, &fp))) goto done;
-    rates[i] = (double)nncl_dataset_size(train) / (now_s() - t0);
+    rates[i] = (double)nncl_dataset_size(train) / (bench_now_s() - t0);
     cpu_rates[i] = (double)nncl_dataset_size(train) / (cpu_s() - c0);
     printf(" %.0f (loss %.3f, %.0f per CPU s)", rates[i], loss, cpu_rates[i]);
     fflush(stdout);
@@ -225,11 +184,11 @@ int main(int argc, char **argv) {
   const char *cl_dev = o.device ? o.device : env && !strncmp(env, "cl", 2) ? env : "cl";
 
   char cpu[256], why[1024], tv[64];
-  cpu_model(cpu, sizeof cpu);
+  bench_cpu_model(cpu, sizeof cpu);
   printf("train_model: %s (PyTorch: %s), Adam lr 1e-3, batch %d, %s, median of %d\n", o.model, o.torch, BATCH,
          o.batches ? "limited batches" : "full epochs", o.repeats);
   printf("machine: %s, %ld cores online, %d threads, nncl %s, load average %.2f\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
-         o.threads, nncl_version(), loadavg());
+         o.threads, nncl_version(), bench_load_average());
   if (o.batches) printf("batches per repeat: %d (%d samples)\n", o.batches, o.batches * BATCH);
   printf("samples/s per repeat:\n");
 
@@ -240,22 +199,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "train_model: C backend failed: %s\n", why);
     return 1;
   }
-  c_med = median(c_rates, o.repeats);
+  c_med = bench_median(c_rates, o.repeats);
   rss = peak_rss_mb();
   if (!o.cl) printf("  %-8s not run (--no-cl)\n", cl_dev);
   else if (run_nncl(&o, cl_dev, NULL, cl_rates, cl_cpu, cl_desc, sizeof cl_desc, why, sizeof why) == 0)
-    cl_med = median(cl_rates, o.repeats);
+    cl_med = bench_median(cl_rates, o.repeats);
   else printf("  %-8s not run: %s\n", cl_dev, why);
   double f_rates[MAX_REPEATS], f_cpu[MAX_REPEATS], f_med = -1;
   if (o.freeze && run_nncl(&o, "c", o.freeze, f_rates, f_cpu, c_desc, sizeof c_desc, why, sizeof why)) {
     fprintf(stderr, "train_model: C backend with --freeze %s failed: %s\n", o.freeze, why);
     return 1;
   }
-  if (o.freeze) f_med = median(f_rates, o.repeats);
+  if (o.freeze) f_med = bench_median(f_rates, o.repeats);
   double t_med = torch ? run_torch(&o, tv, &t_cpu) : -1;
   if (torch && t_med < 0) printf("  torch    not run: /usr/bin/python3 cannot import torch or the script failed\n");
 
-  printf("\nresults (median samples/s; load average now %.2f):\n", loadavg());
+  printf("\nresults (median samples/s; load average now %.2f):\n", bench_load_average());
   printf("  nncl C       %10.0f   %s\n", c_med, c_desc);
   printf("  peak RSS after the C run: %.0f MiB (includes the 47 MB uint8 training set)\n", rss);
   if (f_med > 0) printf("  nncl C, %s frozen: %.0f (%.2fx the unfrozen run: no weight-gradient work for them)\n", o.freeze, f_med, f_med / c_med);
@@ -264,8 +223,8 @@ int main(int argc, char **argv) {
     printf("  PyTorch      %10.0f   torch %s, %d threads, OPENBLAS_NUM_THREADS=1\n", t_med, tv, o.threads);
     printf("  ratio nncl C / PyTorch:      %.2f\n", c_med / t_med);
     if (t_cpu > 0)
-      printf("  per CPU second: nncl C %.0f, PyTorch %.0f samples, ratio %.2f\n", median(c_cpu, o.repeats), t_cpu,
-             median(c_cpu, o.repeats) / t_cpu);
+      printf("  per CPU second: nncl C %.0f, PyTorch %.0f samples, ratio %.2f\n", bench_median(c_cpu, o.repeats), t_cpu,
+             bench_median(c_cpu, o.repeats) / t_cpu);
     if (cl_med > 0) printf("  ratio nncl OpenCL / PyTorch: %.2f\n", cl_med / t_med);
   }
   if (cl_med > 0) printf("  ratio nncl OpenCL / nncl C:  %.2f\n", cl_med / c_med);
