@@ -1,6 +1,6 @@
 /* layertest.h - helpers shared by the layer tests (test_layers.c, test_golden_layers.c):
  * host copies of tensors, and a gradient for the model's input, which the public API does
- * not expose (the input node never requires one). Header-only. */
+ * not expose (the graph plans one on request: input_grad). Header-only. */
 #ifndef NNCL_LAYERTEST_H
 #define NNCL_LAYERTEST_H
 
@@ -36,23 +36,14 @@ static inline nncl_tensor *lt_tensor(nncl_ctx *ctx, int64_t rows, int64_t cols)
 }
 
 /* Compiles m for training with `batch` rows and makes backward write dL/dx into dx
- * (batch, input size): the input is marked as requiring a gradient, every node that
- * depends on it too, and the plan is redone so that they all get gradient slots. */
+ * (batch, input size): the graph plans the input's gradient, which then lands in dx. */
 static inline int lt_compile_dx(nncl_model *m, int batch, nncl_tensor *dx)
 {
-  nncl_graph *g = &m->g;
+  m->g.input_grad = 1;
   int r = nncl_model_compile(m, batch, NNCL_MODE_TRAIN);
-  if (r) return r;
-  int in = m->layers[0].out;
-  g->nodes[in].requires_grad = 1;
-  for (int i = in + 1; i < g->nnodes; i++)
-    for (int k = 0; nncl_node_computed(&g->nodes[i]) && k < g->nodes[i].nin; k++)
-      g->nodes[i].requires_grad |= g->nodes[g->nodes[i].in[k]].requires_grad;
-  if ((r = nncl_graph_compile(g, batch, NNCL_MODE_TRAIN))) return r;
-  g->nodes[in].grad = dx->ref;
-  return 0;
+  if (!r) m->g.nodes[m->layers[0].out].grad = dx->ref;
+  return r;
 }
-
 /* Index of the parameter called name, -1 if none. */
 static inline int lt_param_index(nncl_model *m, const char *name)
 {
