@@ -6,47 +6,14 @@
 # that stops with the guard's message and leaves the checkpoint on disk as it was.
 set -u
 NNCL=${1:?usage: test_cli_toolbox.sh PATH/TO/nncl}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nncl-toolbox-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export NNCL_DEVICE=${NNCL_DEVICE:-c}
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-# run NAME WANT_RC CMD...: WANT_RC 0 or "fail" (exit 1..125)
-run() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  rc=$?
-  if [ "$want" = 0 ] && [ $rc -ne 0 ]; then fail "$name: exit $rc: $(head -c 600 "$TMP/err")"; return 1; fi
-  if [ "$want" = fail ] && { [ $rc -eq 0 ] || [ $rc -gt 125 ]; }; then
-    fail "$name: exit $rc, want an error exit: $(head -c 600 "$TMP/err")"
-    return 1
-  fi
-  echo "ok   $name (exit $rc)"
-  return 0
-}
+. "$(dirname "$0")/clilib.sh" toolbox
 has() { grep -qF -- "$3" "$2" || fail "$1: $(basename "$2") lacks '$3': $(head -c 600 "$2")"; }
-one_line() { [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -qF -- "$2" "$TMP/err" || fail "$1: want one line with '$2': $(cat "$TMP/err")"; }
 
-# A tiny IDX data set: class c = i mod 3 lights pixel c of a 2x2 image.
-bytes() { local f="" b; for b in "$@"; do f+=$(printf '\\%03o' "$b"); done; printf "$f"; }
-be32() { bytes $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
-idx() {
-  local dir=$1 prefix=$2 n=$3 i px=() lb=()
-  for ((i = 0; i < n; i++)); do
-    local c=$((i % 3)) noise=$(((i * 37) % 40))
-    for p in 0 1 2 3; do if [ $p -eq $c ]; then px+=($((200 + noise))); else px+=($((noise))); fi; done
-    lb+=($c)
-  done
-  { be32 $((0x803)); be32 "$n"; be32 2; be32 2; bytes "${px[@]}"; } >"$dir/$prefix-images-idx3-ubyte"
-  { be32 $((0x801)); be32 "$n"; bytes "${lb[@]}"; } >"$dir/$prefix-labels-idx1-ubyte"
-}
 DATA=$TMP/data
 mkdir -p "$DATA"
 idx "$DATA" train 240
 idx "$DATA" t10k 30
-printf 'input shape=2,2\ndense units=8 act=relu\ndense units=3\nsoftmax\n' >"$TMP/tiny.txt"
+printf 'input shape=2,2\nflatten\ndense units=8 act=relu\ndense units=3\nsoftmax\n' >"$TMP/tiny.txt"
 CK=$TMP/tiny.safetensors
 
 run "lr-find --help" 0 "$NNCL" lr-find --help && has "lr-find --help" "$TMP/out" "usage: nncl lr-find"
