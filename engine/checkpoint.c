@@ -115,9 +115,7 @@ static int load_tensor(nncl_model *m, nncl_st_file *f, const char *path, const c
   nncl_st_tensor e;
   int r = nncl_st_find(f, name, &e);
   if (r) return nncl_err(m->ctx, NNCL_EFORMAT, "%s: tensor '%s' is missing", path, name);
-  int same = e.ndim == p->ndim && !strcmp(e.dtype, "F32");
-  for (int d = 0; same && d < p->ndim; d++) same = e.shape[d] == p->shape[d];
-  if (!same || e.bytes != (size_t)p->numel * sizeof(float))
+  if (!nncl_st_is_f32(&e, p->ndim, p->shape))
     return nncl_err(m->ctx, NNCL_EFORMAT, "%s: tensor '%s' has dtype %s and %d dims; the model needs F32 with %lld values",
                     path, name, e.dtype, e.ndim, (long long)p->numel);
   nncl_backend *be = nncl_ctx_be(m->ctx);

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct nncl_ctx;
 
@@ -28,6 +29,18 @@ typedef struct nncl_st_tensor {
   const void *data;
   size_t bytes; /* product(shape) * dtype size */
 } nncl_st_tensor;
+
+/* Whether e is an F32 tensor of exactly this shape. */
+static inline int nncl_st_is_f32(const nncl_st_tensor *e, int ndim, const int64_t *shape)
+{
+  size_t n = 1;
+  if (e->ndim != ndim || strcmp(e->dtype, "F32") != 0) return 0;
+  for (int d = 0; d < ndim; d++) {
+    if (e->shape[d] != shape[d]) return 0;
+    n *= (size_t)shape[d];
+  }
+  return e->bytes == n * sizeof(float);
+}
 
 typedef struct nncl_st_kv {
   const char *key;

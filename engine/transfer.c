@@ -17,10 +17,7 @@ int nncl_model_load_weights(nncl_model *m, const char *path, int strict, int *lo
   for (int i = 0; i < m->g.nparams && !r; i++) {
     const nncl_param *p = &m->g.params[i];
     nncl_st_tensor e;
-    int same = !nncl_st_find(f, p->name, &e) && e.ndim == p->ndim && !strcmp(e.dtype, "F32") &&
-               e.bytes == (size_t)p->numel * sizeof(float);
-    for (int d = 0; same && d < p->ndim; d++) same = e.shape[d] == p->shape[d];
-    if (same) r = be->write(be, m->g.param_arena, p->off * sizeof(float), e.data, e.bytes), n += !r;
+    if (!nncl_st_find(f, p->name, &e) && nncl_st_is_f32(&e, p->ndim, p->shape)) r = be->write(be, m->g.param_arena, p->off * sizeof(float), e.data, e.bytes), n += !r;
     else if (strict) r = nncl_err(m->ctx, NNCL_EFORMAT, "%s: no F32 tensor '%s' of the model's shape", path, p->name);
   }
   nncl_st_close(f);
