@@ -331,6 +331,8 @@ int nncl_cl_lstm_cell_grad(nncl_backend *be, const nncl_args *a);
 int nncl_cl_gru_cell(nncl_backend *be, const nncl_args *a);
 int nncl_cl_gru_cell_grad(nncl_backend *be, const nncl_args *a);
 /* optim_cl.c: RMSprop, Adagrad (optim.cl), clipping and the finite check (clip.cl). */
+int nncl_cl_sgd_update(nncl_backend *be, const nncl_args *a);
+int nncl_cl_adam_update(nncl_backend *be, const nncl_args *a);
 int nncl_cl_rmsprop_update(nncl_backend *be, const nncl_args *a);
 int nncl_cl_adagrad_update(nncl_backend *be, const nncl_args *a);
 int nncl_cl_sumsq(nncl_backend *be, const nncl_args *a);

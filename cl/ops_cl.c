@@ -59,41 +59,6 @@ ACTIVATION(gelu, GELU)
 ACTIVATION(sigmoid, SIGMOID)
 ACTIVATION(tanh, TANH)
 
-/* SGD: t0 w, t1 g, t2 v (unused when f1 == 0); f0 lr, f1 momentum, f2 wd; i0 nesterov. */
-static int cl_sgd_update(nncl_backend *be, const nncl_args *a)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), NNCL_CL_K_SGD_UPDATE, &c) != 0)
-    return c.status;
-  nncl_cl_arg_ref(&c, a->t[0], n);
-  nncl_cl_arg_ref(&c, a->t[1], n);
-  /* v may be a null ref without momentum; the kernel never touches it then. */
-  nncl_cl_arg_ref(&c, a->f[1] != 0.0f ? a->t[2] : a->t[0], n);
-  nncl_cl_arg_u32(&c, n);
-  nncl_cl_arg_f32(&c, a->f[0]);
-  nncl_cl_arg_f32(&c, a->f[1]);
-  nncl_cl_arg_f32(&c, a->f[2]);
-  nncl_cl_arg_i32(&c, a->i[0]);
-  return nncl_cl_enqueue_ew(&c, n);
-}
-
-/* Adam/AdamW: t0 w, t1 g, t2 m, t3 v; f0..f6 as ops.def; i0 decoupled. */
-static int cl_adam_update(nncl_backend *be, const nncl_args *a)
-{
-  nncl_cl_call c;
-  size_t n = a->n[0];
-  if (nncl_cl_begin(clbe(be), NNCL_CL_K_ADAM_UPDATE, &c) != 0)
-    return c.status;
-  for (int k = 0; k < 4; k++)
-    nncl_cl_arg_ref(&c, a->t[k], n);
-  nncl_cl_arg_u32(&c, n);
-  for (int k = 0; k < 7; k++)
-    nncl_cl_arg_f32(&c, a->f[k]);
-  nncl_cl_arg_i32(&c, a->i[0]);
-  return nncl_cl_enqueue_ew(&c, n);
-}
-
 const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_FILL] = cl_fill,
     [NNCL_OP_COPY] = cl_copy,
@@ -126,8 +91,8 @@ const nncl_kernel_fn nncl_cl_ops[NNCL_OP_COUNT] = {
     [NNCL_OP_MEAN] = nncl_cl_mean,
     [NNCL_OP_ARGMAX] = nncl_cl_argmax,
     [NNCL_OP_ACCURACY] = nncl_cl_accuracy,
-    [NNCL_OP_SGD_UPDATE] = cl_sgd_update,
-    [NNCL_OP_ADAM_UPDATE] = cl_adam_update,
+    [NNCL_OP_SGD_UPDATE] = nncl_cl_sgd_update,
+    [NNCL_OP_ADAM_UPDATE] = nncl_cl_adam_update,
     [NNCL_OP_IM2COL] = nncl_cl_im2col,
     [NNCL_OP_COL2IM] = nncl_cl_col2im,
     [NNCL_OP_TRANSPOSE_AB] = nncl_cl_transpose_ab,

@@ -1,4 +1,6 @@
-/* optim.cl - optimizer updates over n parameters, as PyTorch. One work-item per VW. */
+/* optim.cl - optimizer updates over n parameters, as PyTorch. One work-item per VW. Each
+ * does nothing while its skip flag is raised (skipping != 0 and skip[0] != 0): the NaN/Inf
+ * guard raises it on the device, so the host does not wait for the check. */
 
 /* Weight decay wd at rate lr: decoupled (AdamW's) w *= 1 - lr wd, else the L2 penalty
  * g += wd w. */
@@ -10,18 +12,19 @@ void weight_decay(floatv *x, floatv *g, float lr, float wd, int decoupled)
     *g = *g + V(wd) * *x;
 }
 
-/* g = grad + wd w; v = mom v + g (mom != 0); g = nesterov ? g + mom v : v; w -= lr g.
- * With mom == 0, v is not touched. */
+/* Decoupled: w *= 1 - lr wd; else g = grad + wd w. v = mom v + g (mom != 0);
+ * g = nesterov ? g + mom v : v; w -= lr g. With mom == 0, v is not touched. */
 kernel void sgd_update(global float *w, ulong wo, global const float *grad, ulong go,
                        global float *v, ulong vo, uint n, float lr, float mom, float wd,
-                       int nesterov)
+                       int nesterov, int decoupled, global const float *skip, ulong ko,
+                       int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n)
+  if (i >= n || (skipping && skip[ko] != 0.0f))
     return;
   w += wo;
-  floatv x = loadv(w, i, n);
-  floatv g = loadv(grad + go, i, n) + V(wd) * x;
+  floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
+  weight_decay(&x, &g, lr, wd, decoupled);
   if (mom != 0.0f) {
     floatv m = V(mom) * loadv(v + vo, i, n) + g;
     storev(m, v + vo, i, n);
@@ -36,10 +39,11 @@ kernel void sgd_update(global float *w, ulong wo, global const float *grad, ulon
 kernel void adam_update(global float *w, ulong wo, global const float *grad, ulong go,
                         global float *m_, ulong mo, global float *v_, ulong vo, uint n,
                         float lr, float b1, float b2, float eps, float wd, float c1, float c2,
-                        int decoupled)
+                        int decoupled,
+                        global const float *skip, ulong ko, int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n)
+  if (i >= n || (skipping && skip[ko] != 0.0f))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
@@ -58,10 +62,11 @@ kernel void adam_update(global float *w, ulong wo, global const float *grad, ulo
 kernel void rmsprop_update(global float *w, ulong wo, global const float *grad, ulong go,
                            global float *s_, ulong so, global float *b_, ulong bo,
                            global float *c_, ulong co, uint n, float lr, float al, float eps,
-                           float wd, float mom, int centered, int decoupled)
+                           float wd, float mom, int centered, int decoupled,
+                           global const float *skip, ulong ko, int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n)
+  if (i >= n || (skipping && skip[ko] != 0.0f))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
@@ -85,10 +90,11 @@ kernel void rmsprop_update(global float *w, ulong wo, global const float *grad, 
  * g += wd w. sum += g^2; w -= clr g / (sqrt(sum) + eps). */
 kernel void adagrad_update(global float *w, ulong wo, global const float *grad, ulong go,
                            global float *s_, ulong so, uint n, float clr, float eps, float wd,
-                           int decoupled)
+                           int decoupled,
+                           global const float *skip, ulong ko, int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n)
+  if (i >= n || (skipping && skip[ko] != 0.0f))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);

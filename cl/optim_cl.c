@@ -1,5 +1,5 @@
-/* optim_cl.c - launchers of the RMSprop and Adagrad updates (optim.cl), gradient clipping
- * and the finite check (clip.cl). Argument meanings are those of engine/ops.def. */
+/* optim_cl.c - launchers of the optimizer updates (optim.cl), gradient clipping and the
+ * finite check (clip.cl). Argument meanings are those of engine/ops.def. */
 #include "cl/backend_cl.h"
 #include "internal.h"
 
@@ -8,6 +8,50 @@
 #define SQ_CHUNK (64 * 64)
 
 static nncl_clbe *clbe(nncl_backend *be) { return (nncl_clbe *)be; }
+
+/* The updates' last arguments: the skip flag t5 (a null ref: never skip; w stands in). */
+static void arg_skip(nncl_cl_call *c, const nncl_args *a)
+{
+  nncl_cl_arg_ref(c, a->t[5].buf ? a->t[5] : a->t[0], 1);
+  nncl_cl_arg_i32(c, a->t[5].buf != NULL);
+}
+
+/* t0 w, t1 g, t2 v (unused when f1 == 0); f0 lr, f1 momentum, f2 wd; i0 nesterov, i1 decoupled */
+int nncl_cl_sgd_update(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_SGD_UPDATE, &c) != 0)
+    return c.status;
+  nncl_cl_arg_ref(&c, a->t[0], n);
+  nncl_cl_arg_ref(&c, a->t[1], n);
+  /* v may be a null ref without momentum; the kernel never touches it then. */
+  nncl_cl_arg_ref(&c, a->f[1] != 0.0f ? a->t[2] : a->t[0], n);
+  nncl_cl_arg_u32(&c, n);
+  for (int k = 0; k < 3; k++)
+    nncl_cl_arg_f32(&c, a->f[k]);
+  nncl_cl_arg_i32(&c, a->i[0]);
+  nncl_cl_arg_i32(&c, a->i[1]);
+  arg_skip(&c, a);
+  return nncl_cl_enqueue_ew(&c, n);
+}
+
+/* t0 w, t1 g, t2 m, t3 v; f0..f6; i0 decoupled */
+int nncl_cl_adam_update(nncl_backend *be, const nncl_args *a)
+{
+  nncl_cl_call c;
+  size_t n = a->n[0];
+  if (nncl_cl_begin(clbe(be), NNCL_CL_K_ADAM_UPDATE, &c) != 0)
+    return c.status;
+  for (int k = 0; k < 4; k++)
+    nncl_cl_arg_ref(&c, a->t[k], n);
+  nncl_cl_arg_u32(&c, n);
+  for (int k = 0; k < 7; k++)
+    nncl_cl_arg_f32(&c, a->f[k]);
+  nncl_cl_arg_i32(&c, a->i[0]);
+  arg_skip(&c, a);
+  return nncl_cl_enqueue_ew(&c, n);
+}
 
 /* t0 w, t1 g, t2 square_avg, t3 momentum buffer (f4 != 0), t4 grad_avg (i0); f0..f4; i0, i1 */
 int nncl_cl_rmsprop_update(nncl_backend *be, const nncl_args *a)
@@ -27,6 +71,7 @@ int nncl_cl_rmsprop_update(nncl_backend *be, const nncl_args *a)
     nncl_cl_arg_f32(&c, a->f[k]);
   nncl_cl_arg_i32(&c, a->i[0]);
   nncl_cl_arg_i32(&c, a->i[1]);
+  arg_skip(&c, a);
   return nncl_cl_enqueue_ew(&c, n);
 }
 
@@ -43,6 +88,7 @@ int nncl_cl_adagrad_update(nncl_backend *be, const nncl_args *a)
   for (int k = 0; k < 3; k++)
     nncl_cl_arg_f32(&c, a->f[k]);
   nncl_cl_arg_i32(&c, a->i[0]);
+  arg_skip(&c, a);
   return nncl_cl_enqueue_ew(&c, n);
 }
 

@@ -86,6 +86,10 @@ int nncl_optim_create(nncl_model *m, const nncl_optim_params *p, nncl_optim **ou
   nncl_backend *be = nncl_ctx_be(m->ctx);
   size_t n = (size_t)(m->g.param_elems ? m->g.param_elems : 1);
   r = be->alloc(be, 4 * sizeof(float), &o->scal);
+  if (!r) { /* the guard's flag starts lowered */
+    nncl_args z = {.t = {{o->scal, 0}}, .n = {4}};
+    r = nncl_run(be, NNCL_OP_FILL, &z);
+  }
   for (int k = 0; k < o->nstate && !r; k++) {
     nncl_args a = {0};
     if (!(r = be->alloc(be, n * sizeof(float), &o->state[k]))) {
@@ -142,15 +146,12 @@ static int update_run(nncl_model *m, size_t off, size_t n, void *user) {
   a.t[1] = (nncl_ref){g->grad_arena, boff};
   a.n[0] = n;
   a.f[0] = s->lr;
-  int decoupled = p->decoupled_wd || p->kind == NNCL_OPT_ADAMW, r;
+  a.t[5] = (nncl_ref){o->scal, 2 * sizeof(float)}; /* the guard's flag: skip a bad batch */
+  int decoupled = p->decoupled_wd || p->kind == NNCL_OPT_ADAMW;
   switch (p->kind) {
   case NNCL_OPT_SGD:
-    if (decoupled && p->weight_decay > 0) { /* w *= 1 - lr wd, then the plain update */
-      nncl_args sc = {.t = {a.t[0], a.t[0]}, .n = {n}, .f = {1.0f - s->lr * p->weight_decay}};
-      if ((r = nncl_run(be, NNCL_OP_SCALE, &sc))) return r;
-    }
     if (o->nstate) a.t[2] = (nncl_ref){o->state[0], boff};
-    a.f[1] = o->nstate ? s->mom : 0.0f, a.f[2] = decoupled ? 0.0f : p->weight_decay, a.i[0] = p->nesterov;
+    a.f[1] = o->nstate ? s->mom : 0.0f, a.f[2] = p->weight_decay, a.i[0] = p->nesterov, a.i[1] = decoupled;
     return nncl_run(be, NNCL_OP_SGD_UPDATE, &a);
   case NNCL_OPT_ADAM: case NNCL_OPT_ADAMW:
     a.t[2] = (nncl_ref){o->state[0], boff}, a.t[3] = (nncl_ref){o->state[1], boff};

@@ -28,7 +28,8 @@ struct nncl_optim {
   int has_sched;
   nncl_schedule_params sched;
   nncl_plateau plateau;
-  nncl_buf *scal;          /* device scalars: [0] sum of squares, [1] batch loss, [2] flag */
+  nncl_buf *scal;          /* device scalars: [0] sum of squares, [1] batch loss, [2] the
+                              guard's flag (raised: the updates skip) */
   struct nncl_lr_sweep *sweep; /* lr-find in progress, or NULL */
 };
 

@@ -1,5 +1,5 @@
 /* optim_fb.c - SGD, Adam/AdamW, RMSprop and Adagrad updates as PyTorch defines them,
- * elementwise over n0. */
+ * elementwise over n0; none while the skip flag t5 (when given) is non-zero. */
 #include <math.h>
 
 #include "fb.h"
@@ -11,25 +11,44 @@ typedef struct opt_job {
   int flag, flag2;
 } opt_job;
 
-/* g = g + wd w; v = mu v + g; g = nesterov ? g + mu v : v; w -= lr g */
+/* Whether t5, the optional skip flag, is raised (*skip set; 0) or the ref is bad. */
+static int skipped(nncl_backend *be, const nncl_args *a, int *skip)
+{
+  const float *f;
+  *skip = 0;
+  if (!a->t[5].buf) return 0;
+  FB_PTR(f, 5, 1);
+  *skip = f[0] != 0.0f;
+  return 0;
+}
+
+#define FB_SKIP()                                  \
+  do {                                             \
+    int skip_, st_ = skipped(be, a, &skip_);       \
+    if (st_ || skip_) return st_;                  \
+  } while (0)
+
+/* Decoupled: w *= 1 - lr wd; else g = g + wd w. v = mu v + g; g = nesterov ? g + mu v : v;
+ * w -= lr g */
 static void sgd_range(void *p, size_t lo, size_t hi)
 {
   const opt_job *j = p;
   float *restrict w = j->w, *restrict v = j->v;
   const float *restrict gr = j->g;
   const float lr = j->f[0], mu = j->f[1], wd = j->f[2];
+  const float decay = j->flag2 ? 1.0f - lr * wd : 1.0f, l2 = j->flag2 ? 0.0f : wd;
   if (mu == 0.0f) {
-    for (size_t k = lo; k < hi; k++) w[k] -= lr * (gr[k] + wd * w[k]);
+    for (size_t k = lo; k < hi; k++) w[k] = w[k] * decay - lr * (gr[k] + l2 * w[k]);
   } else if (j->flag) {
     for (size_t k = lo; k < hi; k++) {
-      float g = gr[k] + wd * w[k];
+      float g = gr[k] + l2 * w[k];
       v[k] = mu * v[k] + g;
-      w[k] -= lr * (g + mu * v[k]);
+      w[k] = w[k] * decay - lr * (g + mu * v[k]);
     }
   } else {
     for (size_t k = lo; k < hi; k++) {
-      v[k] = mu * v[k] + (gr[k] + wd * w[k]);
-      w[k] -= lr * v[k];
+      v[k] = mu * v[k] + (gr[k] + l2 * w[k]);
+      w[k] = w[k] * decay - lr * v[k];
     }
   }
 }
@@ -42,7 +61,8 @@ int fb_sgd_update(nncl_backend *be, const nncl_args *a)
   FB_PTR(w, 0, n);
   FB_PTR(g, 1, n);
   if (a->f[1] != 0.0f) FB_PTR(v, 2, n);
-  opt_job j = {.w = w, .v = v, .g = g, .f = a->f, .flag = a->i[0]};
+  FB_SKIP();
+  opt_job j = {.w = w, .v = v, .g = g, .f = a->f, .flag = a->i[0], .flag2 = a->i[1]};
   fb_parallel(fb_of(be), n, FB_GRAIN_MEM, 16, sgd_range, &j);
   return 0;
 }
@@ -74,6 +94,7 @@ int fb_adam_update(nncl_backend *be, const nncl_args *a)
   FB_PTR(g, 1, n);
   FB_PTR(m, 2, n);
   FB_PTR(v, 3, n);
+  FB_SKIP();
   opt_job j = {.w = w, .m = m, .v = v, .g = g, .f = a->f, .flag = a->i[0]};
   fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, adam_range, &j);
   return 0;
@@ -116,6 +137,7 @@ int fb_rmsprop_update(nncl_backend *be, const nncl_args *a)
   FB_PTR(s, 2, n);
   if (a->f[4] != 0.0f) FB_PTR(b, 3, n);
   if (a->i[0]) FB_PTR(c, 4, n);
+  FB_SKIP();
   opt_job j = {.w = w, .m = s, .v = b, .u = c, .g = g, .f = a->f, .flag = a->i[0], .flag2 = a->i[1]};
   fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, rmsprop_range, &j);
   return 0;
@@ -144,6 +166,7 @@ int fb_adagrad_update(nncl_backend *be, const nncl_args *a)
   FB_PTR(w, 0, n);
   FB_PTR(g, 1, n);
   FB_PTR(s, 2, n);
+  FB_SKIP();
   opt_job j = {.w = w, .m = s, .g = g, .f = a->f, .flag = a->i[0]};
   fb_parallel(fb_of(be), n, FB_GRAIN_MEM / 4, 16, adagrad_range, &j);
   return 0;

@@ -278,7 +278,11 @@ int ref_run(int op, ref_args *a)
   }
   case NNCL_OP_SGD_UPDATE:
     for (size_t k = 0; k < n0; k++) {
-      double g = t[1][k] + f[2] * t[0][k];
+      double g = t[1][k];
+      if (a->i[1])
+        t[0][k] *= 1 - f[0] * f[2];
+      else
+        g += f[2] * t[0][k];
       if (f[1] != 0) {
         t[2][k] = f[1] * t[2][k] + g;
         g = a->i[0] ? g + f[1] * t[2][k] : t[2][k];

@@ -84,10 +84,10 @@ static void set_params(op_case *c, int v, size_t rows)
   case NNCL_OP_SOFTMAX_XENT_GRAD: case NNCL_OP_MSE_GRAD: case NNCL_OP_BCE_GRAD:
     c->f[0] = 1.0f / (float)rows;
     break;
-  case NNCL_OP_SGD_UPDATE: {
-    static const float p[3][3] = {{0.1f, 0.0f, 0.0f}, {0.05f, 0.9f, 0.01f}, {0.05f, 0.9f, 0.0f}};
-    memcpy(c->f, p[v % 3], sizeof p[0]);
-    c->i[0] = v % 3 == 2;
+  case NNCL_OP_SGD_UPDATE: { /* plain, momentum + L2, Nesterov, momentum + decoupled decay */
+    static const float p[4][3] = {{0.1f, 0.0f, 0.0f}, {0.05f, 0.9f, 0.01f}, {0.05f, 0.9f, 0.0f}, {0.05f, 0.9f, 0.1f}};
+    memcpy(c->f, p[v % 4], sizeof p[0]);
+    c->i[0] = v % 4 == 2, c->i[1] = v % 4 == 3;
     break;
   }
   case NNCL_OP_ADAM_UPDATE: {

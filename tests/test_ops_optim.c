@@ -3,7 +3,8 @@
  * reference (ref_optim.c), over 3 steps for the updates, on awkward sizes (1, primes,
  * around the 4096-value sum chunk) with every tensor at a non-zero offset between guard
  * words; against a C context too when the device is not C. On C: bit-identical on a
- * rerun and with one thread. */
+ * rerun and with one thread. Every update (SGD and Adam too) with its skip flag t5: raised,
+ * nothing changes; lowered, the result is bitwise that of a run without the flag. */
 #include "fallback/fb.h"
 #include "ref_optim.h"
 #include "testutil.h"
@@ -175,6 +176,64 @@ static int check_case(nncl_backend *dut, nncl_backend *cc, nncl_backend *c1, con
   return fail;
 }
 
+/* One update of each kind, with and without momentum or centring, for the skip check. */
+static const ocase skip_cases[] = {
+    {NNCL_OP_SGD_UPDATE, {0.1f, 0, 0.01f}, {0, 0}, 2, 0, "sgd"},
+    {NNCL_OP_SGD_UPDATE, {0.05f, 0.9f, 0.1f}, {1, 1}, 3, 0, "sgd nesterov decoupled"},
+    {NNCL_OP_ADAM_UPDATE, {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 10, 1000}, {1}, 4, 0, "adamw"},
+    {NNCL_OP_RMSPROP_UPDATE, {1e-2f, 0.99f, 1e-8f, 0.1f, 0.5f}, {1, 1}, 5, 0, "rmsprop centered momentum"},
+    {NNCL_OP_ADAGRAD_UPDATE, {5e-2f, 1e-10f, 0.1f}, {1}, 3, 0, "adagrad"},
+};
+
+/* Runs c once on be from h[0..nt) (n values each) with the skip flag at `flag` (NAN: no
+ * flag, a null ref) and reads the tensors back into out. */
+static int run_skip(nncl_backend *be, const ocase *c, size_t n, float *h[5], float flag, float *out[5])
+{
+  tu_tensor t[6] = {{0}};
+  int fail = 0;
+  for (int k = 0; k < c->nt && !fail; k++) fail = tu_alloc(be, n, 3, &t[k]) || tu_write(be, &t[k], h[k]);
+  if (!fail && !isnan(flag)) fail = tu_alloc(be, 1, 5, &t[5]) || tu_write(be, &t[5], &flag);
+  nncl_args a = {.n = {n}};
+  memcpy(a.f, c->f, sizeof a.f);
+  memcpy(a.i, c->i, sizeof a.i);
+  for (int k = 0; k < 6; k++)
+    if (t[k].buf) a.t[k] = tu_ref(&t[k]);
+  if (!fail && (nncl_run(be, c->op, &a) || be->finish(be))) {
+    fprintf(stderr, "  %s: %s returned an error: %s\n", be->name, c->what, nncl_errmsg(be->ctx));
+    fail = 1;
+  }
+  for (int k = 0; k < c->nt && !fail; k++) fail = !tu_guards_ok(be, &t[k], c->what) || tu_read(be, &t[k], out[k]);
+  for (int k = 0; k < 6; k++) tu_free(be, &t[k]);
+  return fail;
+}
+
+static int check_skip(nncl_backend *be, const ocase *c)
+{
+  const size_t n = 4099;
+  tu_rng rng = {99};
+  float *h[5], *flagged[5], *lowered[5], *plain[5];
+  for (int k = 0; k < 5; k++) {
+    h[k] = malloc(n * 4), flagged[k] = malloc(n * 4), lowered[k] = malloc(n * 4), plain[k] = malloc(n * 4);
+    for (size_t j = 0; j < n; j++) h[k][j] = (float)tu_uniform(&rng, k >= 2 ? 0.1 : -1, 1); /* states > 0 */
+  }
+  int fail = run_skip(be, c, n, h, 1.0f, flagged) || run_skip(be, c, n, h, 0.0f, lowered) ||
+             run_skip(be, c, n, h, NAN, plain);
+  for (int k = 0; k < c->nt && !fail; k++) {
+    if (memcmp(flagged[k], h[k], n * 4)) {
+      fprintf(stderr, "FAIL %s: %s changed t%d although its skip flag was raised\n", be->name, c->what, k);
+      fail = 1;
+    } else if (memcmp(lowered[k], plain[k], n * 4)) {
+      fprintf(stderr, "FAIL %s: %s with a lowered skip flag differs from the run without one (t%d)\n", be->name, c->what, k);
+      fail = 1;
+    } else if (k == 0 && !memcmp(plain[0], h[0], n * 4)) {
+      fprintf(stderr, "FAIL %s: %s did not change the weights\n", be->name, c->what);
+      fail = 1;
+    }
+  }
+  for (int k = 0; k < 5; k++) free(h[k]), free(flagged[k]), free(lowered[k]), free(plain[k]);
+  return fail;
+}
+
 int main(void)
 {
   nncl_ctx *dut = NULL, *cc = NULL, *c1 = NULL;
@@ -202,6 +261,11 @@ int main(void)
     int bad = 0;
     for (size_t s = 0; s < NSIZES && !bad; s++) bad = check_case(be, bc, b1, &cases[k], s, 7000 + 100 * k + s);
     printf("%-40s %s\n", cases[k].what, bad ? "FAIL" : "ok");
+    fails += bad;
+  }
+  for (size_t k = 0; k < sizeof skip_cases / sizeof *skip_cases; k++) {
+    int bad = check_skip(be, &skip_cases[k]) || (bc && check_skip(bc, &skip_cases[k]));
+    printf("%-40s %s\n", skip_cases[k].what, bad ? "FAIL (skip flag)" : "ok (skip flag)");
     fails += bad;
   }
   nncl_ctx_destroy(c1);
