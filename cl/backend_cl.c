@@ -87,6 +87,42 @@ static int cl_read(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_
   return err == CL_SUCCESS ? 0 : nncl_cl_qfail(b, err, "clEnqueueReadBuffer");
 }
 
+/* The copies that return at once. The write is flushed, so that the device starts on the
+ * batch it brings; waiting for the read flushes the queue too. */
+static int cl_write_async(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n)
+{
+  nncl_clbe *b = clbe(be);
+  int st = check_range(b, buf, off, n, "write");
+  if (st != 0 || n == 0)
+    return st;
+  cl_int err = clEnqueueWriteBuffer(b->queue, buf->mem, CL_FALSE, off, n, src, 0, NULL, NULL);
+  if (err == CL_SUCCESS)
+    err = clFlush(b->queue);
+  return err == CL_SUCCESS ? 0 : nncl_cl_qfail(b, err, "clEnqueueWriteBuffer (non-blocking)");
+}
+
+static int cl_read_start(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n, void **pending)
+{
+  nncl_clbe *b = clbe(be);
+  cl_event ev = NULL;
+  int st = check_range(b, buf, off, n, "read");
+  if (st != 0 || n == 0)
+    return st;
+  cl_int err = clEnqueueReadBuffer(b->queue, buf->mem, CL_FALSE, off, n, dst, 0, NULL, &ev);
+  if (err != CL_SUCCESS)
+    return nncl_cl_qfail(b, err, "clEnqueueReadBuffer (non-blocking)");
+  *pending = ev;
+  return 0;
+}
+
+static int cl_read_wait(nncl_backend *be, void *pending)
+{
+  cl_event ev = pending;
+  cl_int err = clWaitForEvents(1, &ev);
+  clReleaseEvent(ev);
+  return err == CL_SUCCESS ? 0 : nncl_cl_qfail(clbe(be), err, "clWaitForEvents (a non-blocking read)");
+}
+
 static int cl_finish(nncl_backend *be)
 {
   nncl_clbe *b = clbe(be);
@@ -174,6 +210,9 @@ int nncl_cl_create(struct nncl_ctx *ctx, const nncl_devspec *spec, int auto_mode
   b->be.release = cl_release;
   b->be.write = cl_write;
   b->be.read = cl_read;
+  b->be.write_async = cl_write_async;
+  b->be.read_start = cl_read_start;
+  b->be.read_wait = cl_read_wait;
   b->be.finish = cl_finish;
   b->be.destroy = cl_destroy;
   b->be.prepare = nncl_cl_prepare;

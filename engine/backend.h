@@ -49,6 +49,14 @@ struct nncl_backend {
   /* Blocking host <-> device copies of n bytes at byte offset off. */
   int (*write)(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n);
   int (*read)(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n);
+  /* Optional copies that return before they are done (NULL: write and read stand in).
+   * The queue runs in order: write_async's src must stay unchanged, and read_start's dst
+   * unread, until work queued after them is known to be done (a read, finish, or the
+   * read_wait of a read started later). read_wait waits for the read that read_start
+   * began (its *pending; NULL: nothing to wait for) and releases it. */
+  int (*write_async)(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n);
+  int (*read_start)(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n, void **pending);
+  int (*read_wait)(nncl_backend *be, void *pending);
   /* Waits for all queued work. */
   int (*finish)(nncl_backend *be);
   void (*destroy)(nncl_backend *be);
@@ -61,6 +69,11 @@ struct nncl_backend {
 
 /* Runs op on be; checks the slot is filled. */
 int nncl_run(nncl_backend *be, int op, const nncl_args *a);
+
+/* The optional copies of nncl_backend, blocking where the backend has none. */
+int nncl_write_async(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n);
+int nncl_read_start(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n, void **pending);
+int nncl_read_wait(nncl_backend *be, void *pending);
 
 /* The native C backend (fallback/). threads 0 = all cores. */
 int nncl_fb_create(struct nncl_ctx *ctx, int threads, nncl_backend **out);

@@ -49,6 +49,17 @@ int nncl_run(nncl_backend *be, int op, const nncl_args *a) {
   return be->kernel[op](be, a);
 }
 
+int nncl_write_async(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n) {
+  return be->write_async ? be->write_async(be, buf, off, src, n) : be->write(be, buf, off, src, n);
+}
+
+int nncl_read_start(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n, void **pending) {
+  *pending = NULL;
+  return be->read_start ? be->read_start(be, buf, off, dst, n, pending) : be->read(be, buf, off, dst, n);
+}
+
+int nncl_read_wait(nncl_backend *be, void *pending) { return pending && be->read_wait ? be->read_wait(be, pending) : 0; }
+
 int nncl_err(nncl_ctx *ctx, int status, const char *fmt, ...) {
   if (!ctx || !ctx->errmsg) return status;
   /* format into a fresh buffer: arguments may point into the current message */

@@ -1,9 +1,11 @@
-/* guard.c - the NaN/Inf guard of the training loop. Every batch: the batch loss (a device
- * sum) and a device finite check over the trainable gradients, read back as two floats
- * before the update. On a non-finite value, the diagnosis walks the parameters, then the
- * nodes in graph order, checking each on the device, and names the first one whose value
- * is not finite. The run stops before the update, so checkpoints on disk stay those of
- * the last good epoch. */
+/* guard.c - the NaN/Inf guard of the training loop. Every batch, on the device: finite
+ * checks of the per-sample losses and the trainable gradients raise the optimizer's flag,
+ * and the updates skip while it is raised, so a bad batch changes nothing and the host
+ * need not wait for the check: the training loop reads the flag a batch later. When it is
+ * raised, the loop runs the batch again and nncl_guard_recheck diagnoses it: it walks the
+ * parameters, then the nodes in graph order, checking each on the device, and names the
+ * first one whose value is not finite. Checkpoints on disk stay those of the last good
+ * epoch. lr-find checks synchronously (nncl_guard_batch): it needs each batch's loss. */
 #include <math.h>
 #include <stdio.h>
 
@@ -13,9 +15,9 @@
 static int nonfinite(nncl_optim *o, nncl_ref ref, size_t n, int *bad) {
   nncl_backend *be = nncl_ctx_be(o->model->ctx);
   nncl_ref flag = {o->scal, 2 * sizeof(float)};
-  nncl_args z = {.t = {flag}, .n = {1}}, c = {.t = {ref, flag}, .n = {n}};
+  nncl_args c = {.t = {ref, flag}, .n = {n}};
   float f = 0;
-  int r = nncl_run(be, NNCL_OP_FILL, &z);
+  int r = nncl_guard_lower(o);
   if (!r && n) r = nncl_run(be, NNCL_OP_NONFINITE, &c);
   if (!r) r = be->read(be, o->scal, 2 * sizeof(float), &f, sizeof f);
   *bad = f != 0;
@@ -67,26 +69,52 @@ static int diagnose(nncl_optim *o, nncl_ref rows, int n, char *where, size_t len
   return r;
 }
 
-int nncl_guard_batch(nncl_optim *o, nncl_ref rows, int n, int epoch, int64_t batch, int *stop) {
-  nncl_model *m = o->model;
-  nncl_backend *be = nncl_ctx_be(m->ctx);
-  nncl_ref sum = {o->scal, sizeof(float)}, flag = {o->scal, 2 * sizeof(float)};
-  nncl_args s = {.t = {rows, sum}, .n = {(size_t)n}}, z = {.t = {flag}, .n = {1}};
-  float v[2];
+int nncl_guard_lower(nncl_optim *o) {
+  nncl_args z = {.t = {{o->scal, 2 * sizeof(float)}}, .n = {1}};
+  return nncl_run(nncl_ctx_be(o->model->ctx), NNCL_OP_FILL, &z);
+}
+
+int nncl_guard_enqueue(nncl_optim *o, nncl_ref rows, int n) {
+  nncl_args c = {.t = {rows, {o->scal, 2 * sizeof(float)}}, .n = {(size_t)n}};
+  int r = nncl_run(nncl_ctx_be(o->model->ctx), NNCL_OP_NONFINITE, &c);
+  return r ? r : nncl_trainable_runs(o->model, grad_run, o);
+}
+
+/* v[0] = the batch loss sum, v[1] = whether a gradient is not finite; waits for both. */
+static int check_now(nncl_optim *o, nncl_ref rows, int n, float v[2]) {
+  nncl_backend *be = nncl_ctx_be(o->model->ctx);
+  nncl_args s = {.t = {rows, {o->scal, sizeof(float)}}, .n = {(size_t)n}};
   int r;
-  *stop = 0;
-  if ((r = nncl_run(be, NNCL_OP_SUM, &s)) || (r = nncl_run(be, NNCL_OP_FILL, &z)) ||
-      (r = nncl_trainable_runs(m, grad_run, o)) || (r = be->read(be, o->scal, sizeof(float), v, sizeof v)))
+  if ((r = nncl_run(be, NNCL_OP_SUM, &s)) || (r = nncl_guard_lower(o)) || (r = nncl_trainable_runs(o->model, grad_run, o)))
     return r;
-  int finite = isfinite(v[0]) && v[1] == 0;
-  double loss = v[0] / (double)n;
-  if (o->sweep) return nncl_lr_find_record(o, loss, finite, stop);
-  if (finite) return 0;
+  return be->read(be, o->scal, sizeof(float), v, 2 * sizeof(float));
+}
+
+/* The error for a batch whose checks failed (v from check_now), diagnosed; the flag lowered. */
+static int report(nncl_optim *o, nncl_ref rows, int n, int epoch, int64_t batch, const float v[2]) {
+  nncl_model *m = o->model;
   char where[256];
-  if ((r = diagnose(o, rows, n, where, sizeof where))) return r;
+  int r = diagnose(o, rows, n, where, sizeof where); /* finite now: it says so */
+  if (r || (r = nncl_guard_lower(o))) return r;
   return nncl_err(m->ctx, NNCL_ENUMERIC,
                   "training diverged: %s at epoch %d, batch %lld (step %lld, lr %g); first non-finite value in graph "
                   "order: %s. Nothing was updated; try a lower learning rate or gradient clipping",
                   isfinite(v[0]) ? "non-finite gradient" : isnan(v[0]) ? "loss is NaN" : "loss is infinite", epoch,
                   (long long)batch, (long long)(o->t + 1), (double)o->lr, where);
+}
+
+int nncl_guard_batch(nncl_optim *o, nncl_ref rows, int n, int epoch, int64_t batch, int *stop) {
+  float v[2];
+  *stop = 0;
+  int r = check_now(o, rows, n, v);
+  if (r) return r;
+  int finite = isfinite(v[0]) && v[1] == 0;
+  if (o->sweep) return nncl_lr_find_record(o, (double)v[0] / n, finite, stop);
+  return finite ? 0 : report(o, rows, n, epoch, batch, v);
+}
+
+int nncl_guard_recheck(nncl_optim *o, nncl_ref rows, int n, int epoch, int64_t batch) {
+  float v[2];
+  int r = check_now(o, rows, n, v);
+  return r ? r : report(o, rows, n, epoch, batch, v);
 }

@@ -66,12 +66,19 @@ int nncl_sched_state_parse(struct nncl_optim *o, const char *text);
 
 /* ---- guard.c --------------------------------------------------------------------- */
 /* After forward, loss and backward of a training batch (loss rows t = rows, n of them):
- * sums the batch loss and checks it and the trainable gradients for NaN/Inf on the
- * device, reading back two floats. Non-finite: NNCL_ENUMERIC, naming the epoch, batch,
- * step and the first parameter, op or layer (in graph order) whose value is not finite;
- * no update has been made. During lr-find it records the loss and sets *stop when the
- * sweep is over. */
+ * queues the finite checks of the rows and the trainable gradients, which raise the
+ * optimizer's flag (o->scal[2]) on the device; the updates skip while it is raised. It
+ * stays raised until nncl_guard_lower. */
+int nncl_guard_enqueue(struct nncl_optim *o, nncl_ref rows, int n);
+int nncl_guard_lower(struct nncl_optim *o);
+/* The same checks, waited for (the flag lowered first). Non-finite: NNCL_ENUMERIC,
+ * naming the epoch, batch, step and the first parameter, op or layer (in graph order)
+ * whose value is not finite, the flag lowered again; no update has been made. During
+ * lr-find it records the loss and sets *stop when the sweep is over. */
 int nncl_guard_batch(struct nncl_optim *o, nncl_ref rows, int n, int epoch, int64_t batch, int *stop);
+/* For a batch whose queued checks raised the flag, run again with the same weights: the
+ * error nncl_guard_batch gives for it (one that says so if it is finite this time). */
+int nncl_guard_recheck(struct nncl_optim *o, nncl_ref rows, int n, int epoch, int64_t batch);
 
 /* ---- lr_find.c ------------------------------------------------------------------- */
 /* lr-find's hook (through nncl_guard_batch): records (rate, batch loss), sets the next

@@ -1,6 +1,8 @@
 /* train.c - the fit loop, evaluation and prediction.
  * Losses are reduced on the device into running sums; the host reads them only when it
- * reports progress, so an OpenCL queue is not drained every batch. */
+ * reports progress. A training batch is uploaded from one of two host staging buffers
+ * without waiting, and its NaN/Inf guard flag is read back while the next batch runs, so
+ * an OpenCL queue is not drained every batch. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,12 @@ typedef struct workspace {
   int64_t in, out;
   int L;                     /* labels per sample: loss rows per sample (sequence targets) */
   int64_t C;                 /* classes per loss row: out / L */
-  float *hx, *ht;            /* host batch inputs and float targets (MSE/BCE) */
+  struct staging {           /* host batch inputs, labels, float targets (MSE/BCE) */
+    float *x, *t;
+    int32_t *y;
+  } stage[2];                /* batch k uploads from stage[k % 2] */
+  int slot;
+  float *hx, *ht;            /* the staging buffers of the current batch */
   int32_t *hy;
   nncl_buf *x, *y, *t, *probs, *rows, *sums; /* sums: [loss, correct, tmp loss, tmp correct] */
   /* weighted losses (FOCAL, XENT with class weights): the FOCAL op with weights cw */
@@ -40,10 +47,12 @@ typedef struct workspace {
 
 static void ws_free(workspace *w) {
   nncl_backend *be = nncl_ctx_be(w->m->ctx);
+  be->finish(be); /* uploads from the staging buffers may still be queued */
   nncl_buf *bufs[] = {w->x, w->y, w->t, w->probs, w->rows, w->sums, w->cw};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
     if (bufs[i]) be->release(be, bufs[i]);
-  free(w->hx), free(w->ht), free(w->hy), free(w->hw);
+  for (int k = 0; k < 2; k++) free(w->stage[k].x), free(w->stage[k].t), free(w->stage[k].y);
+  free(w->hw);
 }
 
 /* A run of m with `loss` over data with L labels per sample (check_data made sure that
@@ -55,10 +64,13 @@ static int ws_init(workspace *w, nncl_model *m, int loss, int L) {
   w->in = nncl_model_input_size(m), w->out = nncl_model_output_size(m);
   w->L = L, w->C = w->out / L;
   size_t B = (size_t)w->batch, BL = B * (size_t)L;
-  w->hx = malloc(B * (size_t)w->in * sizeof(float));
-  w->ht = malloc(B * (size_t)w->out * sizeof(float));
-  w->hy = malloc(BL * sizeof(int32_t));
-  if (!w->hx || !w->ht || !w->hy) return nncl_err(m->ctx, NNCL_ENOMEM, "out of memory for batch buffers");
+  for (int k = 0; k < 2; k++) {
+    struct staging *st = &w->stage[k];
+    st->x = malloc(B * (size_t)w->in * sizeof(float));
+    st->t = malloc(B * (size_t)w->out * sizeof(float));
+    st->y = malloc(BL * sizeof(int32_t));
+    if (!st->x || !st->t || !st->y) return nncl_err(m->ctx, NNCL_ENOMEM, "out of memory for batch buffers");
+  }
   int r;
   if ((r = be->alloc(be, B * (size_t)w->in * 4, &w->x)) || (r = be->alloc(be, BL * 4, &w->y)) ||
       (r = be->alloc(be, B * (size_t)w->out * 4, &w->t)) || (r = be->alloc(be, B * (size_t)w->out * 4, &w->probs)) ||
@@ -91,21 +103,26 @@ static int ws_reset_sums(workspace *w) {
   return nncl_run(nncl_ctx_be(w->m->ctx), NNCL_OP_FILL, &a);
 }
 
-/* Loads n samples order[start..) into the device batch. */
-static int ws_load(workspace *w, const nncl_dataset *d, const int64_t *order, int64_t start, int n) {
+/* Loads n samples order[start..) into the device batch; with async, without waiting for
+ * the copy (the staging buffer it fills must be free: the batch before the previous one is
+ * known to be done). */
+static int ws_load(workspace *w, const nncl_dataset *d, const int64_t *order, int64_t start, int n, int async) {
   nncl_backend *be = nncl_ctx_be(w->m->ctx);
+  int (*write)(nncl_backend *, nncl_buf *, size_t, const void *, size_t) = async ? nncl_write_async : be->write;
+  struct staging *st = &w->stage[w->slot ^= 1];
+  w->hx = st->x, w->hy = st->y, w->ht = st->t;
   int r = 0;
   if (w->aug) r = nncl_augment_batch(d, w->aug, w->aug_epoch, order, start, n, w->hx, w->hy);
   else nncl_dataset_batch(d, order, start, n, w->hx, w->hy);
-  if (!r) r = be->write(be, w->x, 0, w->hx, (size_t)n * (size_t)w->in * 4);
+  if (!r) r = write(be, w->x, 0, w->hx, (size_t)n * (size_t)w->in * 4);
   size_t nr = (size_t)n * (size_t)w->L; /* loss rows */
-  if (!r) r = be->write(be, w->y, 0, w->hy, nr * 4);
+  if (!r) r = write(be, w->y, 0, w->hy, nr * 4);
   if (r || w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL) return r;
   /* MSE/BCE targets: the label itself for one output, one-hot otherwise */
   for (size_t i = 0; i < nr; i++)
     for (int64_t c = 0; c < w->C; c++)
       w->ht[i * (size_t)w->C + (size_t)c] = w->C == 1 ? (float)w->hy[i] : (float)(w->hy[i] == c);
-  return be->write(be, w->t, 0, w->ht, (size_t)n * (size_t)w->out * 4);
+  return write(be, w->t, 0, w->ht, (size_t)n * (size_t)w->out * 4);
 }
 
 /* Forward, loss rows, running sums; with grad, dL/d(logits) into the graph and backward. */
@@ -204,7 +221,7 @@ static int eval_ws(workspace *w, const nncl_dataset *d, double *mean_loss, doubl
   int r = ws_reset_sums(w);
   for (int64_t s = 0; !r && s < d->n; s += w->batch) {
     int n = (int)(d->n - s < w->batch ? d->n - s : w->batch);
-    if (!(r = ws_load(w, d, NULL, s, n))) r = ws_step(w, n, 0);
+    if (!(r = ws_load(w, d, NULL, s, n, 0))) r = ws_step(w, n, 0);
   }
   double ls, cs;
   if (r || (r = ws_read_sums(w, &ls, &cs))) return r;
@@ -293,6 +310,43 @@ static int fit_checks(nncl_model *m, nncl_optim *o, const nncl_dataset *train, c
   return 0;
 }
 
+/* A training batch whose guard flag is on its way back to the host. */
+typedef struct inflight {
+  void *pending;              /* the read (NULL once waited for) */
+  float flag;                 /* where it lands: non-zero, the batch was not finite */
+  int busy;
+  int64_t batch, start;       /* 1-based index in the epoch, first sample */
+  int n;
+  int64_t steps, dropout_step; /* o->t and the graph's dropout step before the batch */
+} inflight;
+
+/* The flagged batch f again, from the weights it saw (the updates since skipped): the
+ * guard's diagnosis, or the error its forward pass reports once checked (a bad token id). */
+static int replay(workspace *w, nncl_optim *o, const nncl_dataset *d, const int64_t *order, int ep, const inflight *f) {
+  nncl_model *m = w->m;
+  int r = nncl_ctx_be(m->ctx)->finish(nncl_ctx_be(m->ctx));
+  if (r) return r;
+  o->t = f->steps; /* the skipped steps were not taken */
+  if (o->has_sched) nncl_sched_apply(o);
+  m->g.step = f->dropout_step;
+  if ((r = ws_load(w, d, order, f->start, f->n, 0)) || (r = ws_step(w, f->n, 1))) return r;
+  return nncl_guard_recheck(o, (nncl_ref){w->rows, 0}, f->n * w->L, ep, f->batch);
+}
+
+/* Waits for f's flag; raised: the replay's error. *other, still in flight, is waited for
+ * first then (its batch ran after f's and is moot). */
+static int settle(workspace *w, nncl_optim *o, const nncl_dataset *d, const int64_t *order, int ep, inflight *f,
+                  inflight *other) {
+  nncl_backend *be = nncl_ctx_be(w->m->ctx);
+  if (!f->busy) return 0;
+  f->busy = 0;
+  int r = nncl_read_wait(be, f->pending);
+  if (r || f->flag == 0) return r;
+  if (other->busy && (r = nncl_read_wait(be, other->pending))) return r;
+  other->busy = 0;
+  return replay(w, o, d, order, ep, f);
+}
+
 int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl_dataset *val, const nncl_fit_params *p) {
   int r = fit_checks(m, o, train, val, p);
   if (r) return r;
@@ -308,6 +362,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
   nncl_augment aug = p->augment;
   int augmenting = aug.crop > 0 || aug.flip || aug.noise > 0, stopped = 0;
   char best[4200] = "";
+  inflight fl[2] = {{0}};
   int64_t *order = malloc((size_t)train->n * sizeof *order);
   if (!order) return nncl_err(m->ctx, NNCL_ENOMEM, "fit: out of memory");
   if ((r = ws_init(&w, m, p->loss, nncl_ds_label_len(train)))) goto done;
@@ -331,7 +386,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
   }
   ts.augment_seed = aug.seed;
   int64_t batches = (train->n + p->batch - 1) / p->batch;
-  if ((r = nncl_sched_fit_begin(o, batches, p->epochs - ts.epoch))) goto done; /* the epochs left */
+  if ((r = nncl_sched_fit_begin(o, batches, p->epochs - ts.epoch)) || (r = nncl_guard_lower(o))) goto done;
   for (int ep = ts.epoch + 1; ep <= p->epochs && !r && !stopped; ep++) {
     /* each epoch shuffles the identity: the generator alone determines the order */
     for (int64_t i = 0; i < train->n; i++) order[i] = i;
@@ -347,12 +402,22 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     for (int64_t b = 0; b < batches && !r; b++) {
       int64_t s = b * p->batch;
       int n = (int)(train->n - s < p->batch ? train->n - s : p->batch);
-      int stop = 0; /* the NaN/Inf guard (and lr-find's recorder) before the update */
-      if ((r = ws_load(&w, train, order, s, n)) || (r = ws_step(&w, n, 1)) ||
-          (r = nncl_guard_batch(o, (nncl_ref){w.rows, 0}, n * w.L, ep, b + 1, &stop)))
-        break;
-      if (stop) goto done;
-      if ((r = nncl_optim_step(o))) break;
+      inflight *cur = &fl[b & 1], *prev = &fl[!(b & 1)];
+      *cur = (inflight){.batch = b + 1, .start = s, .n = n, .steps = o->t, .dropout_step = m->g.step};
+      nncl_ref rows = {w.rows, 0};
+      if ((r = ws_load(&w, train, order, s, n, 1)) || (r = ws_step(&w, n, 1))) break;
+      if (o->sweep) { /* lr-find needs each batch's loss before the next step */
+        int stop = 0;
+        if ((r = nncl_guard_batch(o, rows, n * w.L, ep, b + 1, &stop))) break;
+        if (stop) goto done;
+        if ((r = nncl_optim_step(o))) break;
+      } else { /* the update skips on the device if the checks fail; the host looks a batch later */
+        if ((r = nncl_guard_enqueue(o, rows, n * w.L)) || (r = nncl_optim_step(o))) break;
+        if ((r = nncl_read_start(nncl_ctx_be(m->ctx), o->scal, 2 * sizeof(float), &cur->flag, sizeof cur->flag, &cur->pending)))
+          break;
+        cur->busy = 1;
+        if ((r = settle(&w, o, train, order, ep, prev, cur))) break;
+      }
       if (ep == 1 && b == 0) {
         nncl_backend *be = nncl_ctx_be(m->ctx);
         if ((r = be->finish(be))) break;
@@ -362,7 +427,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
       double t = nncl_now_s();
       if (b + 1 < batches && !(p->progress && t - last_report >= 0.2)) continue;
       last_report = t;
-      if ((r = ws_read_sums(&w, &ls, &cs))) break;
+      if ((r = settle(&w, o, train, order, ep, cur, prev)) || (r = ws_read_sums(&w, &ls, &cs))) break;
       int64_t seen = s + n;
       if (!isfinite(ls)) {
         r = nncl_err(m->ctx, NNCL_ENUMERIC, "training diverged: loss is %g at epoch %d, batch %lld (try a lower learning rate)",
@@ -404,6 +469,8 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
     }
   }
 done:
+  for (int k = 0; k < 2; k++)
+    if (fl[k].busy) nncl_read_wait(nncl_ctx_be(m->ctx), fl[k].pending); /* after an error: release */
   m->g.training = 1;
   ws_free(&w);
   nncl_history_free(&hist);

@@ -348,6 +348,21 @@ static unsigned char *slurp(const char *path, long *n) {
   return b;
 }
 
+/* Whether every parameter value of m is finite. */
+static int params_finite(nncl_model *m) {
+  for (int i = 0; i < nncl_model_param_count(m); i++) {
+    nncl_tensor *v;
+    if (nncl_model_param(m, i, NULL, &v, NULL)) return 0;
+    size_t n = (size_t)nncl_tensor_numel(v);
+    float *h = malloc(n * sizeof *h);
+    int fin = h && !nncl_tensor_read(v, h, n * sizeof *h);
+    for (size_t k = 0; k < n && fin; k++) fin = isfinite(h[k]);
+    free(h);
+    if (!fin) return 0;
+  }
+  return 1;
+}
+
 static void test_guard(void) {
   enum { M = 32 };
   float x[M * IN];
@@ -383,6 +398,9 @@ static void test_guard(void) {
     FAIL("diverging run: status %d, message '%s' (want ENUMERIC at epoch 1, batch 2, op matmul in layer dense2)", r, msg);
   else printf("ok   guard: %s\n", msg);
   if (nncl_optim_steps(o) != steps + 1) FAIL("guard: %lld steps taken, want 1 (no update on the bad batch)", (long long)(nncl_optim_steps(o) - steps));
+  /* the bad batch's update, and that of the batch queued after it, were skipped */
+  if (!params_finite(m)) FAIL("guard: a parameter is not finite after the diverging run");
+  else printf("ok   guard: the parameters are those before the bad batch (finite)\n");
   if (!(after = slurp(path, &na)) || na != nb || memcmp(before, after, (size_t)nb))
     FAIL("guard: the checkpoint on disk changed during the diverging run");
   else printf("ok   guard: the checkpoint on disk is untouched (%ld bytes)\n", nb);
