@@ -25,7 +25,7 @@ kernel void embedding(global const float *ids, ulong io, global const float *w, 
     return;
   uint k = i / dim, c = i - k * dim;
   int bad = 0, v = emb_row(ids[io + k], vocab, -1, &bad);
-  y[yo + i] = v < 0 ? 0.0f : w[wo + (ulong)v * dim + c];
+  y[yo + i] = v < 0 ? NAN : w[wo + (ulong)v * dim + c];
   if (bad && c == 0)
     flag[fo] = 1.0f;
 }

@@ -378,6 +378,11 @@ int nncl_graph_forward(nncl_graph *g, int rows) {
     int r = forward_node(g, be, i, rows);
     if (r) return r;
   }
+  for (int i = 0; i < g->nnodes && !g->defer_checks; i++) {
+    const nncl_node *n = &g->nodes[i];
+    int r = n->kind == NNCL_NODE_COMPOSITE && n->ops->check ? n->ops->check(g, i) : 0;
+    if (r) return r;
+  }
   return 0;
 }
 

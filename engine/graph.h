@@ -32,6 +32,10 @@ typedef struct nncl_node_ops {
   size_t (*aux_floats)(const struct nncl_node *n, int batch); /* may be NULL */
   size_t (*ws_floats)(const struct nncl_node *n, int batch);  /* may be NULL */
   const int *uses;  /* ops that forward and backward run, ended by -1 (backend prepare); may be NULL */
+  /* May be NULL. Reads back what the last forward flagged on the device (bad input) and
+   * reports it: run once after the whole forward pass, not between ops; skipped while
+   * the graph defers checks (the forward then leaves NaN where it flagged). */
+  int (*check)(struct nncl_graph *g, int node);
 } nncl_node_ops;
 
 typedef struct nncl_node {
@@ -81,6 +85,8 @@ typedef struct nncl_graph {
   nncl_buf *act_arena, *act_grad_arena, *scratch, *aux_arena, *ws_arena;
   nncl_ref ws;                 /* shared workspace of composite nodes */
   int training;                /* forward in training mode (dropout, batch statistics) */
+  int defer_checks;            /* forward skips the nodes' checks: the training loop's guard
+                                  finds their NaN and replays the batch with them */
   int input_grad;              /* backward also computes dL/d(input) (saliency maps) */
   uint64_t seed, step;         /* dropout masks: seed and training forward counter */
   int batch, mode;             /* compiled batch and nncl_mode; batch 0 = not compiled */

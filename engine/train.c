@@ -41,6 +41,7 @@ typedef struct workspace {
   float gamma, *hw;          /* host copy of the class weights */
   nncl_buf *cw;
   double wsum;               /* sum of the weights of the samples summed (their count if unweighted) */
+  int defer;                 /* training batches leave the graph's checks to the guard */
   const nncl_augment *aug;   /* training batches: augmentation and its epoch */
   int64_t aug_epoch;
 } workspace;
@@ -132,7 +133,9 @@ static int ws_step(workspace *w, int n, int grad) {
   nncl_backend *be = nncl_ctx_be(m->ctx);
   g->nodes[m->layers[0].out].val = (nncl_ref){w->x, 0};
   g->training = grad; /* batch statistics and dropout only while training */
+  g->defer_checks = grad && w->defer;
   int r = nncl_graph_forward(g, n);
+  g->defer_checks = 0;
   if (r) return r;
   int logits = w->loss == NNCL_LOSS_XENT || w->loss == NNCL_LOSS_FOCAL ? nncl_model_logits(m) : -1;
   if (logits < 0) logits = g->output;
@@ -329,7 +332,10 @@ static int replay(workspace *w, nncl_optim *o, const nncl_dataset *d, const int6
   o->t = f->steps; /* the skipped steps were not taken */
   if (o->has_sched) nncl_sched_apply(o);
   m->g.step = f->dropout_step;
-  if ((r = ws_load(w, d, order, f->start, f->n, 0)) || (r = ws_step(w, f->n, 1))) return r;
+  w->defer = 0; /* a bad token id, say, is reported as such */
+  if ((r = ws_load(w, d, order, f->start, f->n, 0)) || (r = ws_step(w, f->n, 1)))
+    return nncl_err(m->ctx, r, "%s (training epoch %d, batch %lld; nothing was updated)", nncl_errmsg(m->ctx), ep,
+                    (long long)f->batch);
   return nncl_guard_recheck(o, (nncl_ref){w->rows, 0}, f->n * w->L, ep, f->batch);
 }
 
@@ -405,6 +411,7 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
       inflight *cur = &fl[b & 1], *prev = &fl[!(b & 1)];
       *cur = (inflight){.batch = b + 1, .start = s, .n = n, .steps = o->t, .dropout_step = m->g.step};
       nncl_ref rows = {w.rows, 0};
+      w.defer = !o->sweep; /* lr-find checks each batch at once */
       if ((r = ws_load(&w, train, order, s, n, 1)) || (r = ws_step(&w, n, 1))) break;
       if (o->sweep) { /* lr-find needs each batch's loss before the next step */
         int stop = 0;

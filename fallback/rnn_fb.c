@@ -79,7 +79,8 @@ static void emb_range(void *p, size_t lo, size_t hi)
   for (size_t k = lo; k < hi; k++) {
     long v = emb_row(j->ids[k], j->vocab, -1, &bad);
     float *y = j->y + k * j->dim;
-    if (v < 0) memset(y, 0, j->dim * sizeof *y);
+    if (v < 0)
+      for (size_t c = 0; c < j->dim; c++) y[c] = NAN;
     else memcpy(y, j->w + (size_t)v * j->dim, j->dim * sizeof *y);
   }
   if (bad) __atomic_store_n(&j->bad, 1, __ATOMIC_RELAXED);

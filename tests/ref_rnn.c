@@ -54,7 +54,7 @@ int refr_run(int op, double *d[NNCL_ARGS_T], const size_t n[3], int i0)
     for (size_t k = 0; k < n[0]; k++) {
       long v = id_row(d[0][k], n[1]);
       if (v < 0) d[3][0] = 1;
-      for (size_t c = 0; c < n[2]; c++) d[2][k * n[2] + c] = v < 0 ? 0 : d[1][(size_t)v * n[2] + c];
+      for (size_t c = 0; c < n[2]; c++) d[2][k * n[2] + c] = v < 0 ? NAN : d[1][(size_t)v * n[2] + c];
     }
     return 0;
   case NNCL_OP_EMBEDDING_GRAD:

@@ -5,8 +5,9 @@
  *    (tanh, relu), one and two layers, bidirectional, return=last and sequence, learned
  *    initial states, stacked recurrent layers, embedding feeding lstm and gru;
  *  - embedding: an id outside [0, vocab) or not an integer fails the forward cleanly (and
- *    the next valid batch runs); the padding row starts at zero and stays there through
- *    training;
+ *    the next valid batch runs), and a training run at the batch that holds it (found by
+ *    the NaN/Inf guard a batch later: the batch's update and the next one's are skipped);
+ *    the padding row starts at zero and stays there through training;
  *  - training determinism: two runs from the same seed give the same weights bit for bit;
  *  - model text round trip of examples/models/lstm_rows.txt (same text, summary, outputs).
  */
@@ -60,6 +61,38 @@ static void test_bad_ids(void) {
 done:
   nncl_tensor_destroy(x);
   nncl_tensor_destroy(y);
+  nncl_model_destroy(m);
+}
+
+/* A bad id in the second batch of a training run: NNCL_EINVAL naming the token id, one
+ * step taken. */
+static void test_bad_id_in_training(void) {
+  enum { NS = 48 };
+  float x[NS * 4];
+  int32_t labels[NS];
+  for (int i = 0; i < NS * 4; i++) x[i] = (float)(i % 5);
+  for (int i = 0; i < NS; i++) labels[i] = i % 3;
+  x[20 * 4 + 2] = 5; /* sample 20: batch 2 of 16 */
+  const int64_t shape[1] = {4};
+  nncl_model *m = NULL;
+  nncl_optim *o = NULL;
+  nncl_dataset *d = NULL;
+  nncl_optim_params op;
+  nncl_optim_params_init(&op);
+  nncl_fit_params fp;
+  nncl_fit_params_init(&fp);
+  fp.batch = 16, fp.shuffle = 0;
+  if (ok(nncl_model_parse(ctx, emb_text, "emb", &m), "parse") && ok(nncl_model_compile(m, 16, NNCL_MODE_TRAIN), "compile") &&
+      ok(nncl_optim_create(m, &op, &o), "optim") && ok(nncl_dataset_from_arrays(ctx, NS, 1, shape, x, labels, 3, &d), "data")) {
+    int r = nncl_fit(m, o, d, NULL, &fp);
+    if (r != NNCL_EINVAL || !strstr(nncl_errmsg(ctx), "token id") || !strstr(nncl_errmsg(ctx), "batch 2") ||
+        nncl_optim_steps(o) != 1)
+      FAIL("embedding: a bad id in batch 2 of a training run: status %d (%s), %lld steps; want NNCL_EINVAL naming the "
+           "token id and batch 2 after 1 step", r, nncl_errmsg(ctx), (long long)nncl_optim_steps(o));
+    else printf("ok   embedding: a bad id in batch 2 stops training after 1 step: %s\n", nncl_errmsg(ctx));
+  }
+  nncl_dataset_destroy(d);
+  nncl_optim_destroy(o);
   nncl_model_destroy(m);
 }
 
@@ -136,6 +169,7 @@ int main(void) {
   if (r) return r;
   test_gradcheck();
   test_bad_ids();
+  test_bad_id_in_training();
   test_training();
   text_round_trip("lstm_rows.txt");
   return harness_close();

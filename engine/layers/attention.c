@@ -121,7 +121,7 @@ static int core_backward(nncl_graph *g, int i) {
 }
 
 static const int core_uses[] = {NNCL_OP_MATMUL_BATCHED, NNCL_OP_ATTN_SOFTMAX, NNCL_OP_SOFTMAX_GRAD, NNCL_OP_DROPOUT, -1};
-static const nncl_node_ops core_ops = {"attention", core_forward, core_backward, core_aux, core_ws, core_uses};
+static const nncl_node_ops core_ops = {"attention", core_forward, core_backward, core_aux, core_ws, core_uses, NULL};
 
 /* y = x W^T (+ b) over the last dim, W (out, in) named wname, b named bname. */
 static int linear(struct nncl_model *m, int x, int64_t out, const char *wname, const char *bname, int init, int li) {

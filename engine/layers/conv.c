@@ -144,7 +144,7 @@ static int conv_backward(nncl_graph *g, int i) {
 }
 
 static const int conv_uses[] = {NNCL_OP_IM2COL, NNCL_OP_COL2IM, NNCL_OP_TRANSPOSE_AB, NNCL_OP_CH_BIAS_ADD, NNCL_OP_CH_SUM, NNCL_OP_MATMUL, -1};
-static const nncl_node_ops conv_ops = {"conv2d", conv_forward, conv_backward, NULL, conv_ws, conv_uses};
+static const nncl_node_ops conv_ops = {"conv2d", conv_forward, conv_backward, NULL, conv_ws, conv_uses, NULL};
 
 /* Output size of one spatial dim: floor((in + pads - d*(k-1) - 1) / s) + 1, or 0 if empty. */
 static int64_t out_size(int64_t in, int64_t pads, int64_t k, int64_t s, int64_t d) {

@@ -42,7 +42,7 @@ static int dropout_backward(nncl_graph *g, int i) {
 }
 
 static const int dropout_uses[] = {NNCL_OP_DROPOUT, NNCL_OP_DROPOUT_GRAD, NNCL_OP_COPY, -1};
-static const nncl_node_ops dropout_ops = {"dropout", dropout_forward, dropout_backward, NULL, NULL, dropout_uses};
+static const nncl_node_ops dropout_ops = {"dropout", dropout_forward, dropout_backward, NULL, NULL, dropout_uses, NULL};
 
 int nncl_layer_dropout(struct nncl_model *m, const char *name, float p) {
   if (m->nlayers == 0) return nncl_err(m->ctx, NNCL_ESTATE, "dropout: the model has no input layer");

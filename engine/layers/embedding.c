@@ -2,8 +2,9 @@
  * (N, T, dim), weight <layer>.weight (vocab, dim) initialised normal(0, 1) as torch.
  * padding_idx P: row P starts at zero and gets no gradient (the lookup reads it, as torch).
  * An id that is not an integer in [0, vocab) is an error of the forward call (NNCL_EINVAL
- * naming the layer), not a crash: the kernel looks up zeros for it and raises a flag the
- * host reads back after the lookup (one small read per forward).
+ * naming the layer), not a crash: the kernel looks up NaN for it and raises a flag that
+ * the graph's check reads back once the forward pass is queued (the training loop skips
+ * the read: its NaN/Inf guard finds the NaN a batch later and replays the batch).
  * Gradient: dW[v] = sum of dy over the tokens with id v, a gather in token order
  * (deterministic on both backends); the ids get none (a lookup is flat in them). */
 #include <stdio.h>
@@ -26,12 +27,17 @@ static int emb_forward(nncl_graph *g, int i) {
   int r = nncl_run(be, NNCL_OP_FILL, &f);
   emb_args(g, n, &a);
   a.t[1] = g->nodes[n->in[1]].val, a.t[2] = n->val, a.t[3] = n->aux;
+  return r ? r : nncl_run(be, NNCL_OP_EMBEDDING, &a);
+}
+
+static int emb_check(nncl_graph *g, int i) {
+  const nncl_node *n = &g->nodes[i];
+  nncl_backend *be = nncl_ctx_be(g->ctx);
   float flag = 0;
-  if (r || (r = nncl_run(be, NNCL_OP_EMBEDDING, &a)) || (r = be->read(be, n->aux.buf, n->aux.off, &flag, sizeof flag))) return r;
-  if (flag != 0)
-    return nncl_err(g->ctx, NNCL_EINVAL, "embedding (layer %d): a token id is not an integer in [0, %lld)", n->layer,
-                    (long long)n->geo[1]);
-  return 0;
+  int r = be->read(be, n->aux.buf, n->aux.off, &flag, sizeof flag);
+  if (r || flag == 0) return r;
+  return nncl_err(g->ctx, NNCL_EINVAL, "embedding (layer %d): a token id is not an integer in [0, %lld)", n->layer,
+                  (long long)n->geo[1]);
 }
 
 static int emb_backward(nncl_graph *g, int i) {
@@ -51,7 +57,7 @@ static int emb_backward(nncl_graph *g, int i) {
 }
 
 static const int emb_uses[] = {NNCL_OP_EMBEDDING, NNCL_OP_EMBEDDING_GRAD, -1};
-static const nncl_node_ops emb_ops = {"embedding", emb_forward, emb_backward, emb_aux, NULL, emb_uses};
+static const nncl_node_ops emb_ops = {"embedding", emb_forward, emb_backward, emb_aux, NULL, emb_uses, emb_check};
 
 int nncl_layer_embedding(struct nncl_model *m, const char *name, const nncl_embedding_spec *sp) {
   if (m->nlayers == 0) return nncl_err(m->ctx, NNCL_ESTATE, "embedding: the model has no input layer");

@@ -110,7 +110,7 @@ static int concat_backward(nncl_graph *g, int i) {
 }
 
 static const int concat_uses[] = {NNCL_OP_COPY2D, -1};
-static const nncl_node_ops concat_ops = {"concat", concat_forward, concat_backward, NULL, NULL, concat_uses};
+static const nncl_node_ops concat_ops = {"concat", concat_forward, concat_backward, NULL, NULL, concat_uses, NULL};
 
 int nncl_layer_concat(struct nncl_model *m, const char *name) {
   if (m->nlayers == 0) return nncl_err(m->ctx, NNCL_ESTATE, "concat: the model has no input layer");

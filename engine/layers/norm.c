@@ -74,7 +74,7 @@ static int bn_backward(nncl_graph *g, int i) {
 }
 
 static const int bn_uses[] = {NNCL_OP_BATCHNORM, NNCL_OP_BATCHNORM_GRAD, NNCL_OP_RUNNING_UPDATE, -1};
-static const nncl_node_ops bn_ops = {"batchnorm", bn_forward, bn_backward, bn_aux, norm_ws, bn_uses};
+static const nncl_node_ops bn_ops = {"batchnorm", bn_forward, bn_backward, bn_aux, norm_ws, bn_uses, NULL};
 
 /* Adds "<layer>.<what>" as a parameter (trainable) or a buffer. */
 static int add_param(struct nncl_model *m, int li, const char *what, int64_t n, int init, int buffer) {
@@ -139,7 +139,7 @@ static int ln_backward(nncl_graph *g, int i) {
 }
 
 static const int ln_uses[] = {NNCL_OP_LAYERNORM, NNCL_OP_LAYERNORM_GRAD, -1};
-static const nncl_node_ops ln_ops = {"layernorm", ln_forward, ln_backward, ln_aux, norm_ws, ln_uses};
+static const nncl_node_ops ln_ops = {"layernorm", ln_forward, ln_backward, ln_aux, norm_ws, ln_uses, NULL};
 
 int nncl_layer_layernorm(struct nncl_model *m, const char *name, int dims, float eps) {
   if (m->nlayers == 0) return nncl_err(m->ctx, NNCL_ESTATE, "layernorm: the model has no input layer");

@@ -41,7 +41,7 @@ static int pool_backward(nncl_graph *g, int i) {
 }
 
 static const int pool_uses[] = {NNCL_OP_MAXPOOL2D, NNCL_OP_MAXPOOL2D_GRAD, NNCL_OP_AVGPOOL2D, NNCL_OP_AVGPOOL2D_GRAD, -1};
-static const nncl_node_ops pool_ops = {"pool", pool_forward, pool_backward, pool_aux, NULL, pool_uses};
+static const nncl_node_ops pool_ops = {"pool", pool_forward, pool_backward, pool_aux, NULL, pool_uses, NULL};
 
 /* PyTorch's rule: floor or ceil of (in + 2p - k) / s, plus one; in ceil mode the last
  * window must start inside the input or its left padding. */

@@ -299,7 +299,7 @@ static int rnn_backward(nncl_graph *g, int i) {
 }
 
 static const int rnn_uses[] = {NNCL_OP_LSTM_CELL, NNCL_OP_LSTM_CELL_GRAD, NNCL_OP_TRANSPOSE_AB, NNCL_OP_COPY2D, -1};
-static const nncl_node_ops rnn_ops = {"recurrent", rnn_forward, rnn_backward, rnn_aux, rnn_ws, rnn_uses};
+static const nncl_node_ops rnn_ops = {"recurrent", rnn_forward, rnn_backward, rnn_aux, rnn_ws, rnn_uses, NULL};
 
 static const char *cell_name(int cell) { return cell == NNCL_CELL_LSTM ? "lstm" : cell == NNCL_CELL_GRU ? "gru" : "rnn"; }
 

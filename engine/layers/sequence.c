@@ -43,7 +43,7 @@ static int pe_backward(nncl_graph *g, int i) {
 }
 
 static const int pe_uses[] = {NNCL_OP_BIAS_ADD, NNCL_OP_SUM_ROWS, NNCL_OP_COPY, -1};
-static const nncl_node_ops pe_ops = {"posenc", pe_forward, pe_backward, NULL, NULL, pe_uses};
+static const nncl_node_ops pe_ops = {"posenc", pe_forward, pe_backward, NULL, NULL, pe_uses, NULL};
 
 int nncl_layer_posenc(struct nncl_model *m, const char *name, int learned, int64_t max_len) {
   if (m->nlayers == 0) return nncl_err(m->ctx, NNCL_ESTATE, "posenc: the model has no input layer");
@@ -138,7 +138,7 @@ static int sp_backward(nncl_graph *g, int i) {
 }
 
 static const int sp_uses[] = {NNCL_OP_AVGPOOL2D, NNCL_OP_AVGPOOL2D_GRAD, NNCL_OP_MAXPOOL2D, NNCL_OP_MAXPOOL2D_GRAD, NNCL_OP_COPY2D, -1};
-static const nncl_node_ops sp_ops = {"seqpool", sp_forward, sp_backward, sp_aux, NULL, sp_uses};
+static const nncl_node_ops sp_ops = {"seqpool", sp_forward, sp_backward, sp_aux, NULL, sp_uses, NULL};
 
 int nncl_layer_seqpool(struct nncl_model *m, const char *name, int mode) {
   if (m->nlayers == 0) return nncl_err(m->ctx, NNCL_ESTATE, "seqpool: the model has no input layer");
