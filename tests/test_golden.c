@@ -112,6 +112,22 @@ static float *read_param(nncl_model *m, int i, int grad, int64_t *n) {
   return h;
 }
 
+/* Every parameter's value (its gradient when grad) against the golden "<prefix>.<name>",
+ * reported as "<label> <name>". */
+static void compare_params(nncl_model *m, int grad, const char *prefix, const char *label, double rtol, double afrac) {
+  for (int i = 0; i < NPARAMS; i++) {
+    char gname[64], what[64];
+    int64_t n = 0;
+    float *got = read_param(m, i, grad, &n);
+    snprintf(gname, sizeof gname, "%s.%s", prefix, params[i].name);
+    snprintf(what, sizeof what, "%s %s", label, params[i].name);
+    float *ref = golden_f32(gname, n);
+    compare(what, got, ref, n, rtol, afrac);
+    free(got);
+    free(ref);
+  }
+}
+
 static int run(nncl_ctx *ctx) {
   nncl_model *m = NULL;
   nncl_optim *o = NULL;
@@ -181,17 +197,7 @@ static int run(nncl_ctx *ctx) {
   compare("cross-entropy loss", &lossf, gloss, 1, 1e-5, 0);
   if (check(ctx, r = nncl_tensor_write(dy, dyh, sizeof dyh), "write dy") || check(ctx, r = nncl_model_backward(m, dy), "backward"))
     goto done;
-  for (int i = 0; i < NPARAMS; i++) {
-    char gname[64], what[64];
-    int64_t n = 0;
-    float *g = read_param(m, i, 1, &n);
-    snprintf(gname, sizeof gname, "grad.%s", params[i].name);
-    snprintf(what, sizeof what, "d/d %s", params[i].name);
-    float *ref = golden_f32(gname, n);
-    compare(what, g, ref, n, 1e-3, 1e-4);
-    free(g);
-    free(ref);
-  }
+  compare_params(m, 1, "grad", "d/d", 1e-3, 1e-4);
 
   /* 5 SGD steps on the same batch through nncl_fit: one epoch of one batch per call */
   nncl_optim_params op;
@@ -217,17 +223,7 @@ static int run(nncl_ctx *ctx) {
   float *gl = golden_f32("sgd_losses", 5);
   compare("SGD losses (5 steps)", losses, gl, 5, 1e-4, 0);
   free(gl);
-  for (int i = 0; i < NPARAMS; i++) {
-    char gname[64], what[64];
-    int64_t n = 0;
-    float *w = read_param(m, i, 0, &n);
-    snprintf(gname, sizeof gname, "sgd5.%s", params[i].name);
-    snprintf(what, sizeof what, "SGD x5 %s", params[i].name);
-    float *ref = golden_f32(gname, n);
-    compare(what, w, ref, n, 1e-4, 1e-5);
-    free(w);
-    free(ref);
-  }
+  compare_params(m, 0, "sgd5", "SGD x5", 1e-4, 1e-5);
 done:
   free(hx);
   free(gout);
