@@ -151,24 +151,12 @@ static int run_device(const char *device, int threads, int reps)
 
 int main(int argc, char **argv)
 {
-  int threads = 0, reps = 7;
-  const char *cldev = getenv("NNCL_DEVICE");
-  if (cldev && strncmp(cldev, "cl", 2)) cldev = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-      threads = atoi(argv[++i]);
-    } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-      cldev = argv[++i];
-    } else if (!strcmp(argv[i], "--quick")) {
-      reps = 3;
-    } else {
-      fprintf(stderr, "usage: %s [--threads N] [--device cl[:...]] [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  bench_options o;
+  if (bench_parse_options(argc, argv, &o)) return 2;
+  int reps = o.quick ? 3 : 7;
   printf("bench_conv: load average %.2f; columns: the direct ops, the im2col lowering of the forward,\n"
          "and MATMUL alone on the forward, dW and dcol GEMM shapes; FLOPs 2 N OC (C KH KW) (OH OW)\n", bench_load_average());
-  int fail = run_device("c", threads, reps);
-  if (cldev) fail |= run_device(cldev, threads, reps);
+  int fail = run_device("c", o.threads, reps);
+  if (o.cldev) fail |= run_device(o.cldev, o.threads, reps);
   return fail;
 }

@@ -120,35 +120,22 @@ static void print_col(double secs, double flops)
 
 int main(int argc, char **argv)
 {
-  int threads = 0, quick = 0;
-  const char *cldev = getenv("NNCL_DEVICE");
-  if (cldev && strncmp(cldev, "cl", 2)) cldev = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-      threads = atoi(argv[++i]);
-    } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-      cldev = argv[++i];
-    } else if (!strcmp(argv[i], "--quick")) {
-      quick = 1;
-    } else {
-      fprintf(stderr, "usage: %s [--threads N] [--device cl[:...]] [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  bench_options o;
+  if (bench_parse_options(argc, argv, &o)) return 2;
   nncl_ctx_params p;
   nncl_ctx *ctx = NULL, *clctx = NULL;
   char err[512];
   nncl_ctx_params_init(&p);
   p.device = "c";
-  p.threads = threads;
+  p.threads = o.threads;
   if (nncl_ctx_create(&p, &ctx, err, sizeof err)) {
     fprintf(stderr, "cannot create a C context: %s\n", err);
     return 1;
   }
   fb_backend *fb = fb_of(nncl_ctx_be(ctx));
   nncl_backend *cl = NULL;
-  if (cldev) {
-    p.device = cldev;
+  if (o.cldev) {
+    p.device = o.cldev;
     if (nncl_ctx_create(&p, &clctx, err, sizeof err))
       fprintf(stderr, "no OpenCL column: %s\n", err);
     else
@@ -169,14 +156,14 @@ int main(int argc, char **argv)
   printf("CBLAS: not built (no reference column)\n");
 #endif
   if (cl) printf("OpenCL: %s\n", nncl_ctx_device(clctx));
-  printf("\nGFLOP/s (median of %d), ratio = path / OpenBLAS\n", quick ? 3 : 9);
+  printf("\nGFLOP/s (median of %d), ratio = path / OpenBLAS\n", o.quick ? 3 : 9);
   printf("%-18s %5s %5s %5s %2s %9s %9s %9s %9s %8s %8s %8s\n", "shape", "m", "n", "k", "t",
          "OpenBLAS", "own", "cblas", "cl", "own/ob", "cblas/ob", "cl/ob");
   double step_ob = 0, step_own = 0;
   int bad = 0;
   for (size_t s = 0; s < NSHAPES; s++) {
     const shape *sh = &shapes[s];
-    if (quick && sh->m == sh->n && sh->m == sh->k && (sh->m < 256 || sh->m > 1024)) continue;
+    if (o.quick && sh->m == sh->n && sh->m == sh->k && (sh->m < 256 || sh->m > 1024)) continue;
     size_t m = sh->m, n = sh->n, k = sh->k;
     float *A = random_floats(m * k, 1), *B = random_floats(k * n, 2), *C = random_floats(m * n, 3);
     if (!A || !B || !C) {
@@ -186,7 +173,7 @@ int main(int argc, char **argv)
     job j = {.fb = fb, .threads = fb->threads, .cl = cl};
     j.g = (fb_gemm_desc){sh->ta, sh->tb, m, n, k, 1.0f, 0.0f, A, B, C,
                          sh->ta ? m : k, sh->tb ? k : n, n};
-    int reps = quick ? 3 : 9;
+    int reps = o.quick ? 3 : 9;
     double flops = 2.0 * (double)m * (double)n * (double)k;
     double t_ob = -1, t_cb = -1, t_cl = -1;
     double t_own = bench_time_call(call_own, &j, reps, 300);

@@ -1,5 +1,6 @@
-/* benchutil.h - what the benchmarks share: a clock, medians, timing a call, and the
- * machine's description (CPU model, load average). Header-only. */
+/* benchutil.h - what the benchmarks share: a clock, medians, timing a call, the
+ * machine's description (CPU model, load average) and the command-line options.
+ * Header-only. */
 #ifndef NNCL_BENCHUTIL_H
 #define NNCL_BENCHUTIL_H
 
@@ -75,6 +76,35 @@ static inline double bench_load_average(void)
 {
   double l[1];
   return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
+/* The options bench_gemm and bench_conv take: --threads N (0, the default: all cores),
+ * --device cl[:...] (an OpenCL device to run too; default $NNCL_DEVICE when it names one),
+ * --quick (fewer repetitions). */
+typedef struct bench_options {
+  int threads, quick;
+  const char *cldev; /* NULL: none */
+} bench_options;
+
+/* Fills o from the command line. Returns 0, or 2 (the exit status) after printing the usage. */
+static inline int bench_parse_options(int argc, char **argv, bench_options *o)
+{
+  o->threads = 0, o->quick = 0;
+  o->cldev = getenv("NNCL_DEVICE");
+  if (o->cldev && strncmp(o->cldev, "cl", 2)) o->cldev = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      o->threads = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+      o->cldev = argv[++i];
+    } else if (!strcmp(argv[i], "--quick")) {
+      o->quick = 1;
+    } else {
+      fprintf(stderr, "usage: %s [--threads N] [--device cl[:...]] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  return 0;
 }
 
 #endif

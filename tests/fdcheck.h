@@ -1,7 +1,7 @@
 /* fdcheck.h - central finite differences of L = sum(y * r) against backward through whole
  * models, for the input and every trainable parameter, shared by the layer tests
- * (test_layers.c, test_rnn_layers.c, test_attn_layers.c), with the helpers they share
- * (ok, urand, randomize, make_ctx). Header-only; include it once, in the test's main file. */
+ * (test_layers.c, test_rnn_layers.c, test_attn_layers.c), with randomize (every parameter
+ * from a seed). Header-only; include it once, in the test's main file. */
 #ifndef NNCL_FDCHECK_H
 #define NNCL_FDCHECK_H
 
@@ -13,30 +13,6 @@
 
 #include "harness.h"
 #include "layertest.h"
-
-static int ok(int r, const char *what) {
-  if (r) FAIL("%s: %s: %s", what, nncl_strerror(r), nncl_errmsg(ctx));
-  return !r;
-}
-
-/* A second context with 2 threads and the given seed (NULL and a failure when it cannot be
- * made). */
-static inline nncl_ctx *make_ctx(uint64_t seed) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  p.seed = seed;
-  nncl_ctx *c = NULL;
-  char err[512];
-  if (nncl_ctx_create(&p, &c, err, sizeof err)) FAIL("context: %s", err);
-  return c;
-}
-
-/* Deterministic test data in [-1, 1). */
-static float urand(uint64_t *s) {
-  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(*s >> 11) / 9007199254740992.0 * 2 - 1);
-}
 
 /* Every parameter and buffer of m set from s: values in [-0.8, 0.8), running variances in
  * [0.5, 1.5). */

@@ -14,15 +14,14 @@ tests/gen_golden_layers.py writes them: "<net>.x", ".dy", ".p.<param>", ".y", ".
 ".dx", ".grad.<param>"; the description as metadata "net.<name>".
 """
 import math
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.numpy import save_file
 from torch.nn.utils.stateless import functional_call
+
+from golden_nets import out_path, record_params, save_golden
 
 RNG = np.random.default_rng(20261127)
 NETS = []  # (name, nncl text, x (float32), {param: shape}, forward(p, x))
@@ -155,8 +154,6 @@ def values(name, shape):
 
 
 def main():
-    out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                                                                   "golden_attn.safetensors")
     res, meta = {}, {"generator": f"tests/gen_golden_attn.py, torch {torch.__version__}"}
     for name, text, x32, pshapes, fwd in NETS:
         meta[f"net.{name}"] = text
@@ -171,15 +168,9 @@ def main():
         res[f"{name}.x"], res[f"{name}.dy"] = x32, dy32.reshape(rows, -1)
         res[f"{name}.y"] = res[f"{name}.y_eval"] = y.detach().numpy().reshape(rows, -1)
         res[f"{name}.dx"] = x.grad.numpy()
-        for k, v in p.items():
-            res[f"{name}.p.{k}"] = init[k]
-            if v.requires_grad:
-                res[f"{name}.grad.{k}"] = v.grad.numpy()
+        record_params(res, name, init, p)
         print(f"{name}: x {tuple(x32.shape)} -> y {tuple(y.shape)}, {len(init)} parameters and buffers")
-    res = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in res.items()}
-    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    save_file(res, out_path, metadata=meta)
-    print(f"{out_path}: {os.path.getsize(out_path)} bytes, {len(NETS)} nets, {len(res)} tensors")
+    save_golden(out_path("golden_attn.safetensors"), res, meta, len(NETS))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@ Each net below is written twice: as an nncl model description (stored in the met
   after.<buffer>    running statistics after that one training forward
   y_eval            output in evaluation mode after it (running statistics)
 """
-import os
-import sys
 import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.numpy import save_file
+
+from golden_nets import out_path, record_params, save_golden
 
 RNG = np.random.default_rng(20240601)
 warnings.filterwarnings("ignore", message="Using padding='same'")  # the copy it warns of is fine here
@@ -202,8 +201,6 @@ def values(name, shape):
 
 
 def main():
-    out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                                                                   "golden_layers.safetensors")
     res, meta = {}, {"generator": f"tests/gen_golden_layers.py, torch {torch.__version__}"}
     for name, text, xshape, pshapes, fwd in NETS:
         meta[f"net.{name}"] = text
@@ -221,17 +218,9 @@ def main():
         res[f"{name}.y"] = y.detach().numpy().reshape(y.shape[0], -1)
         res[f"{name}.y_eval"] = y_eval.numpy().reshape(y.shape[0], -1)
         res[f"{name}.dx"] = x.grad.numpy()
-        for k, v in p.items():
-            res[f"{name}.p.{k}"] = init[k]
-            if v.requires_grad:
-                res[f"{name}.grad.{k}"] = v.grad.numpy()
-            else:
-                res[f"{name}.after.{k}"] = v.detach().numpy()
+        record_params(res, name, init, p, after=True)
         print(f"{name}: x {tuple(xshape)} -> y {tuple(y.shape)}, {len(init)} parameters and buffers")
-    res = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in res.items()}
-    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    save_file(res, out_path, metadata=meta)
-    print(f"{out_path}: {os.path.getsize(out_path)} bytes, {len(NETS)} nets, {len(res)} tensors")
+    save_golden(out_path("golden_layers.safetensors"), res, meta, len(NETS))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ Per net, float32 tensors "<name>.<what>" as tests/gen_golden_layers.py writes th
 x, dy, p.<param>, y, y_eval (= y: no layer here behaves differently in evaluation), dx
 (zeros through an embedding: a lookup is flat in the ids), grad.<param>.
 """
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from golden_nets import out_path, record_params, save_golden
 
 RNG = np.random.default_rng(20240602)
 NETS = []  # (name, nncl text, input shape with batch, int vocab for ids or 0, [(layer, module, kind, extra)])
@@ -110,9 +110,6 @@ def params(layers):
 
 
 def main():
-    out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                                                                   "golden_rnn.safetensors")
-    from safetensors.numpy import save_file
     res, meta = {}, {"generator": f"tests/gen_golden_rnn.py, torch {torch.__version__}"}
     for name, text, xshape, vocab, layers in NETS:
         meta[f"net.{name}"] = text
@@ -127,15 +124,11 @@ def main():
         res[f"{name}.x"], res[f"{name}.dy"] = x32.reshape(xshape[0], -1), dy32.reshape(y.shape[0], -1)
         res[f"{name}.y"] = res[f"{name}.y_eval"] = y
         res[f"{name}.dx"] = np.zeros(x32.shape) if vocab else x.grad.numpy()
-        for k, v in p.items():
-            res[f"{name}.p.{k}"] = init[k]
-            assert v.grad is not None, (name, k)
-            res[f"{name}.grad.{k}"] = v.grad.numpy()
+        missing = [k for k, v in p.items() if v.grad is None]
+        assert not missing, (name, missing)
+        record_params(res, name, init, p)
         print(f"{name}: x {tuple(xshape)} -> y {y.shape}, {len(init)} parameters")
-    res = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in res.items()}
-    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    save_file(res, out_path, metadata=meta)
-    print(f"{out_path}: {os.path.getsize(out_path)} bytes, {len(NETS)} nets, {len(res)} tensors")
+    save_golden(out_path("golden_rnn.safetensors"), res, meta, len(NETS))
 
 
 if __name__ == "__main__":

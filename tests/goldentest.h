@@ -63,7 +63,7 @@ static void compare_tensor(const char *net, const char *what, const nncl_tensor 
   free(got);
 }
 
-static int ok(int r, const char *net, const char *what) {
+static int net_ok(int r, const char *net, const char *what) {
   if (r) FAIL("%s: %s: %s: %s", net, what, nncl_strerror(r), nncl_errmsg(ctx));
   return !r;
 }
@@ -84,13 +84,13 @@ static void run_net(const char *net, const char *text, int variant) {
   const int fails0 = failures;
   worst = 0;
   const float *xh = golden_f32(net, "x", 0, &nx);
-  if (!xh || !ok(nncl_model_parse(ctx, text, net, &m), net, "parse")) goto done;
+  if (!xh || !net_ok(nncl_model_parse(ctx, text, net, &m), net, "parse")) goto done;
   if (variant == V_TEXT) {
     char *written = NULL;
     int r = nncl_model_to_text(m, &written);
     nncl_model_destroy(m);
     m = NULL;
-    r = ok(r, net, "to_text") && ok(nncl_model_parse(ctx, written, net, &m), net, "parse the written text");
+    r = net_ok(r, net, "to_text") && net_ok(nncl_model_parse(ctx, written, net, &m), net, "parse the written text");
     free(written);
     if (!r) goto done;
   }
@@ -101,17 +101,17 @@ static void run_net(const char *net, const char *text, int variant) {
     const char *pn;
     nncl_tensor *v;
     char what[128];
-    if (!ok(nncl_model_param(m, i, &pn, &v, NULL), net, "param")) goto done;
+    if (!net_ok(nncl_model_param(m, i, &pn, &v, NULL), net, "param")) goto done;
     snprintf(what, sizeof what, "p.%s", pn);
     const float *w = golden_f32(net, what, nncl_tensor_numel(v), NULL);
-    if (!w || !ok(lt_write(v, w), net, "write parameter")) goto done;
+    if (!w || !net_ok(lt_write(v, w), net, "write parameter")) goto done;
   }
   for (int li = 0; variant == V_FROZEN && li < m->nlayers; li++)
-    if (!ok(nncl_model_set_trainable(m, m->layers[li].name, 0), net, "freeze")) goto done;
+    if (!net_ok(nncl_model_set_trainable(m, m->layers[li].name, 0), net, "freeze")) goto done;
   if (!dyh || !(x = lt_tensor(ctx, rows, in)) || !(y = lt_tensor(ctx, rows, out)) || !(dy = lt_tensor(ctx, rows, out)) ||
-      !(dx = lt_tensor(ctx, rows, in)) || !ok(lt_compile_dx(m, (int)rows + (variant == V_LARGER ? 2 : 0), dx), net, "compile") || !ok(lt_write(x, xh), net, "write x") ||
-      !ok(lt_write(dy, dyh), net, "write dy") || !ok(nncl_model_forward(m, x, y), net, "forward") ||
-      !ok(nncl_model_backward(m, dy), net, "backward"))
+      !(dx = lt_tensor(ctx, rows, in)) || !net_ok(lt_compile_dx(m, (int)rows + (variant == V_LARGER ? 2 : 0), dx), net, "compile") || !net_ok(lt_write(x, xh), net, "write x") ||
+      !net_ok(lt_write(dy, dyh), net, "write dy") || !net_ok(nncl_model_forward(m, x, y), net, "forward") ||
+      !net_ok(nncl_model_backward(m, dy), net, "backward"))
     goto done;
   compare_tensor(net, "y", y, 1e-4, 1e-5);
   compare_tensor(net, "dx", dx, 1e-3, 1e-4);
@@ -119,13 +119,13 @@ static void run_net(const char *net, const char *text, int variant) {
     const char *pn;
     nncl_tensor *v, *g;
     char what[128];
-    if (!ok(nncl_model_param(m, i, &pn, &v, &g), net, "param")) goto done;
+    if (!net_ok(nncl_model_param(m, i, &pn, &v, &g), net, "param")) goto done;
     if (g && variant == V_FROZEN) FAIL("%s: frozen parameter %s has a gradient", net, pn);
     if (!g && !is_buffer(pn)) continue;
     snprintf(what, sizeof what, "%s.%s", g ? "grad" : "after", pn);
     compare_tensor(net, what, g ? g : v, g ? 1e-3 : 1e-5, g ? 1e-4 : 1e-6);
   }
-  if (!ok(nncl_model_set_training(m, 0), net, "eval mode") || !ok(nncl_model_forward(m, x, y), net, "eval forward")) goto done;
+  if (!net_ok(nncl_model_set_training(m, 0), net, "eval mode") || !net_ok(nncl_model_forward(m, x, y), net, "eval forward")) goto done;
   compare_tensor(net, "y_eval", y, 1e-4, 1e-5);
   if (failures == fails0)
     printf("ok   %-16s x (%lld, %lld) -> y (%lld, %lld), %2d parameters and buffers: worst error %.2f of tolerance%s\n", net,

@@ -15,24 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "nncl.h"
 #include "safetensors.h"
 
-static int failures;
-static nncl_ctx *ctx;
 static char dir[64];
-
-#define FAIL(...) (printf("FAIL " __VA_ARGS__), putchar('\n'), failures++)
-
-static int ok(int r, const char *what) {
-  if (r) FAIL("%s: %s: %s", what, nncl_strerror(r), nncl_errmsg(ctx));
-  return !r;
-}
-
-static float urand(uint64_t *s) {
-  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(*s >> 11) / 9007199254740992.0 * 2 - 1);
-}
 
 static const char *tmp_path(const char *name) {
   static char buf[4][256];
@@ -512,14 +499,8 @@ static void cleanup(void) {
 }
 
 int main(void) {
-  char err[512];
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) return printf("SKIP no device: %s\n", err), 77;
-  if (r) return printf("FAIL context: %s\n", err), 1;
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   snprintf(dir, sizeof dir, "/tmp/nncl-ckpt-XXXXXX");
   if (!mkdtemp(dir)) return printf("FAIL mkdtemp: %s\n", strerror(errno)), 1;
   uint64_t s = 3;
@@ -551,7 +532,5 @@ int main(void) {
   nncl_model_destroy(m);
   nncl_dataset_destroy(d);
   cleanup();
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
+  return harness_close();
 }

@@ -12,17 +12,8 @@
 #include <unistd.h>
 
 #include "cl/backend_cl.h"
+#include "cltest.h"
 #include "internal.h"
-
-#define CHECK(cond, ...)                                    \
-  do {                                                      \
-    if (!(cond)) {                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
-      fprintf(stderr, __VA_ARGS__);                         \
-      fprintf(stderr, "\n");                                \
-      return 1;                                             \
-    }                                                       \
-  } while (0)
 
 static char logtext[65536];
 
@@ -136,15 +127,12 @@ static int damaged(const char *device, const char *path, const unsigned char *go
 
 int main(void)
 {
-  const char *dev = getenv("NNCL_DEVICE");
+  const char *dev = cl_test_device();
   char dir[] = "/tmp/nncl-cl-cache-XXXXXX", path[1200];
   nncl_ctx_params p;
   nncl_ctx *ctx;
   char err[512];
-  if (!dev || strncmp(dev, "cl", 2) != 0) {
-    printf("SKIP: NNCL_DEVICE is not an OpenCL device\n");
-    return 77;
-  }
+  if (!dev) return 77;
   CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
   setenv("NNCL_CACHE_DIR", dir, 1);
   setenv("NNCL_CL_BINARY_CACHE", "1", 1);

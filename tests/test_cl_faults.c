@@ -15,17 +15,8 @@
 #include <unistd.h>
 
 #include "cl/backend_cl.h"
+#include "cltest.h"
 #include "internal.h"
-
-#define CHECK(cond, ...)                                    \
-  do {                                                      \
-    if (!(cond)) {                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
-      fprintf(stderr, __VA_ARGS__);                         \
-      fprintf(stderr, "\n");                                \
-      return 1;                                             \
-    }                                                       \
-  } while (0)
 
 typedef struct logbuf {
   char text[16384];
@@ -223,13 +214,10 @@ int main(int argc, char **argv)
 {
   if (argc > 1 && !strcmp(argv[1], "--no-icd"))
     return no_icd_child();
-  const char *dev = getenv("NNCL_DEVICE");
+  const char *dev = cl_test_device();
   char err[512];
   nncl_ctx *ctx;
-  if (!dev || strncmp(dev, "cl", 2) != 0) {
-    printf("SKIP: NNCL_DEVICE is not an OpenCL device\n");
-    return 77;
-  }
+  if (!dev) return 77;
   if (open_ctx(dev, NULL, &ctx, err, sizeof err) != 0) {
     printf("SKIP: no OpenCL context on %s: %s\n", dev, err);
     return 77;

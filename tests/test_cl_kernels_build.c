@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cl/backend_cl.h"
+#include "cltest.h"
 #include "internal.h"
 
 static double now_s(void)
@@ -61,14 +62,11 @@ static int build_all(nncl_clbe *b, const char *label)
 
 int main(void)
 {
-  const char *dev = getenv("NNCL_DEVICE");
+  const char *dev = cl_test_device();
   nncl_ctx_params p;
   nncl_ctx *ctx;
   char err[512];
-  if (!dev || strncmp(dev, "cl", 2) != 0) {
-    printf("SKIP: NNCL_DEVICE is not an OpenCL device\n");
-    return 77;
-  }
+  if (!dev) return 77;
   nncl_ctx_params_init(&p);
   p.device = dev;
   if (nncl_ctx_create(&p, &ctx, err, sizeof err) != 0) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "nncl.h"
 #include "nncl_config.h"
 #include "safetensors.h"
@@ -43,7 +44,6 @@ static float formula(int salt, int64_t i, double scale) {
 }
 
 static nncl_st_file *golden;
-static int failures;
 
 /* Golden tensor `name` as a malloc'd float array of exactly n values (NULL on mismatch). */
 static float *golden_f32(const char *name, int64_t n) {
@@ -87,7 +87,7 @@ static void compare(const char *what, const float *got, const float *ref, int64_
   }
 }
 
-static int check(nncl_ctx *ctx, int r, const char *what) {
+static int check(int r, const char *what) {
   if (r) printf("FAIL %s: %s: %s\n", what, nncl_strerror(r), nncl_errmsg(ctx));
   return r;
 }
@@ -112,7 +112,23 @@ static float *read_param(nncl_model *m, int i, int grad, int64_t *n) {
   return h;
 }
 
-static int run(nncl_ctx *ctx) {
+/* Every parameter's value (its gradient when grad) against the golden "<prefix>.<name>",
+ * reported as "<label> <name>". */
+static void compare_params(nncl_model *m, int grad, const char *prefix, const char *label, double rtol, double afrac) {
+  for (int i = 0; i < NPARAMS; i++) {
+    char gname[64], what[64];
+    int64_t n = 0;
+    float *got = read_param(m, i, grad, &n);
+    snprintf(gname, sizeof gname, "%s.%s", prefix, params[i].name);
+    snprintf(what, sizeof what, "%s %s", label, params[i].name);
+    float *ref = golden_f32(gname, n);
+    compare(what, got, ref, n, rtol, afrac);
+    free(got);
+    free(ref);
+  }
+}
+
+static int run(void) {
   nncl_model *m = NULL;
   nncl_optim *o = NULL;
   nncl_dataset *d = NULL;
@@ -131,7 +147,7 @@ static int run(nncl_ctx *ctx) {
   free(gin);
 
   const int64_t xs[2] = {N, IN}, ys[2] = {N, OUT}, in1[1] = {IN};
-  if (check(ctx, r = nncl_model_parse(ctx, seed_text, "seed", &m), "parse seed network")) goto done;
+  if (check(r = nncl_model_parse(ctx, seed_text, "seed", &m), "parse seed network")) goto done;
   if (nncl_model_param_count(m) != NPARAMS) {
     printf("FAIL seed network has %d parameters tensors, want %d\n", nncl_model_param_count(m), NPARAMS);
     r = 1;
@@ -140,7 +156,7 @@ static int run(nncl_ctx *ctx) {
   for (int i = 0; i < NPARAMS && !r; i++) {
     const char *name;
     nncl_tensor *v;
-    if (check(ctx, r = nncl_model_param(m, i, &name, &v, NULL), "param")) goto done;
+    if (check(r = nncl_model_param(m, i, &name, &v, NULL), "param")) goto done;
     if (strcmp(name, params[i].name)) {
       printf("FAIL parameter %d is '%s', want '%s'\n", i, name, params[i].name);
       r = 1;
@@ -150,26 +166,26 @@ static int run(nncl_ctx *ctx) {
     float *w = malloc((size_t)n * sizeof *w);
     if (!w) return 1;
     for (int64_t k = 0; k < n; k++) w[k] = formula(i, k, params[i].scale);
-    r = check(ctx, nncl_tensor_write(v, w, (size_t)n * sizeof *w), "write parameter");
+    r = check(nncl_tensor_write(v, w, (size_t)n * sizeof *w), "write parameter");
     free(w);
   }
   if (r) goto done;
 
   /* inference plan (buffers reused by liveness), then the training plan */
   gout = golden_f32("output", N * OUT), gloss = golden_f32("loss", 1);
-  if (check(ctx, r = nncl_model_compile(m, N, NNCL_MODE_INFER), "compile") ||
-      check(ctx, r = nncl_tensor_create(ctx, 2, xs, NNCL_F32, &x), "tensor") ||
-      check(ctx, r = nncl_tensor_create(ctx, 2, ys, NNCL_F32, &y), "tensor") ||
-      check(ctx, r = nncl_tensor_create(ctx, 2, ys, NNCL_F32, &dy), "tensor") ||
-      check(ctx, r = nncl_tensor_write(x, hx, N * IN * sizeof *hx), "write input") ||
-      check(ctx, r = nncl_model_forward(m, x, y), "forward") ||
-      check(ctx, r = nncl_tensor_read(y, prob, sizeof prob), "read output"))
+  if (check(r = nncl_model_compile(m, N, NNCL_MODE_INFER), "compile") ||
+      check(r = nncl_tensor_create(ctx, 2, xs, NNCL_F32, &x), "tensor") ||
+      check(r = nncl_tensor_create(ctx, 2, ys, NNCL_F32, &y), "tensor") ||
+      check(r = nncl_tensor_create(ctx, 2, ys, NNCL_F32, &dy), "tensor") ||
+      check(r = nncl_tensor_write(x, hx, N * IN * sizeof *hx), "write input") ||
+      check(r = nncl_model_forward(m, x, y), "forward") ||
+      check(r = nncl_tensor_read(y, prob, sizeof prob), "read output"))
     goto done;
   compare("output (inference)", prob, gout, N * OUT, 1e-4, 1e-6);
   /* forward, loss, backward with dL/dp = -onehot / (N p) for the mean cross-entropy */
-  if (check(ctx, r = nncl_model_compile(m, N, NNCL_MODE_TRAIN), "compile") ||
-      check(ctx, r = nncl_model_forward(m, x, y), "forward") ||
-      check(ctx, r = nncl_tensor_read(y, prob, sizeof prob), "read output"))
+  if (check(r = nncl_model_compile(m, N, NNCL_MODE_TRAIN), "compile") ||
+      check(r = nncl_model_forward(m, x, y), "forward") ||
+      check(r = nncl_tensor_read(y, prob, sizeof prob), "read output"))
     goto done;
   compare("output (training)", prob, gout, N * OUT, 1e-4, 1e-6);
   double loss = 0;
@@ -179,19 +195,9 @@ static int run(nncl_ctx *ctx) {
   }
   float lossf = (float)loss;
   compare("cross-entropy loss", &lossf, gloss, 1, 1e-5, 0);
-  if (check(ctx, r = nncl_tensor_write(dy, dyh, sizeof dyh), "write dy") || check(ctx, r = nncl_model_backward(m, dy), "backward"))
+  if (check(r = nncl_tensor_write(dy, dyh, sizeof dyh), "write dy") || check(r = nncl_model_backward(m, dy), "backward"))
     goto done;
-  for (int i = 0; i < NPARAMS; i++) {
-    char gname[64], what[64];
-    int64_t n = 0;
-    float *g = read_param(m, i, 1, &n);
-    snprintf(gname, sizeof gname, "grad.%s", params[i].name);
-    snprintf(what, sizeof what, "d/d %s", params[i].name);
-    float *ref = golden_f32(gname, n);
-    compare(what, g, ref, n, 1e-3, 1e-4);
-    free(g);
-    free(ref);
-  }
+  compare_params(m, 1, "grad", "d/d", 1e-3, 1e-4);
 
   /* 5 SGD steps on the same batch through nncl_fit: one epoch of one batch per call */
   nncl_optim_params op;
@@ -205,29 +211,19 @@ static int run(nncl_ctx *ctx) {
   fp.shuffle = 0;
   fp.progress = record_loss;
   float losses[5];
-  if (check(ctx, r = nncl_optim_create(m, &op, &o), "optimizer") ||
-      check(ctx, r = nncl_dataset_from_arrays(ctx, N, 1, in1, hx, labels, OUT, &d), "dataset"))
+  if (check(r = nncl_optim_create(m, &op, &o), "optimizer") ||
+      check(r = nncl_dataset_from_arrays(ctx, N, 1, in1, hx, labels, OUT, &d), "dataset"))
     goto done;
   for (int s = 0; s < 5; s++) {
     double l = NAN;
     fp.user = &l;
-    if (check(ctx, r = nncl_fit(m, o, d, NULL, &fp), "fit")) goto done;
+    if (check(r = nncl_fit(m, o, d, NULL, &fp), "fit")) goto done;
     losses[s] = (float)l;
   }
   float *gl = golden_f32("sgd_losses", 5);
   compare("SGD losses (5 steps)", losses, gl, 5, 1e-4, 0);
   free(gl);
-  for (int i = 0; i < NPARAMS; i++) {
-    char gname[64], what[64];
-    int64_t n = 0;
-    float *w = read_param(m, i, 0, &n);
-    snprintf(gname, sizeof gname, "sgd5.%s", params[i].name);
-    snprintf(what, sizeof what, "SGD x5 %s", params[i].name);
-    float *ref = golden_f32(gname, n);
-    compare(what, w, ref, n, 1e-4, 1e-5);
-    free(w);
-    free(ref);
-  }
+  compare_params(m, 0, "sgd5", "SGD x5", 1e-4, 1e-5);
 done:
   free(hx);
   free(gout);
@@ -243,30 +239,16 @@ done:
 
 int main(void) {
   const char *dir = getenv("NNCL_TEST_DATA");
-  char path[4096], err[512];
+  char path[4096];
   snprintf(path, sizeof path, "%s/golden_seed.safetensors", dir ? dir : NNCL_SOURCE_DIR "/tests/data");
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  nncl_ctx *ctx;
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) {
-    printf("SKIP no device '%s': %s\n", getenv("NNCL_DEVICE") ? getenv("NNCL_DEVICE") : "auto", err);
-    return 77;
-  }
-  if (r) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   if ((r = nncl_st_open(ctx, path, &golden))) {
     printf("FAIL cannot open golden file: %s (regenerate with /usr/bin/python3 tests/gen_golden.py)\n", nncl_errmsg(ctx));
     nncl_ctx_destroy(ctx);
     return 1;
   }
-  int fail = run(ctx) || failures;
+  if (run()) failures++; /* a step that could not run (printed) */
   nncl_st_close(golden);
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", fail ? "FAILED" : "PASSED");
-  return fail;
+  return harness_close();
 }

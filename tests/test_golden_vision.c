@@ -101,6 +101,14 @@ static void expect(call *c, int i, const float *want, size_t n, const char *what
   free(got);
 }
 
+/* Device t[i] against the golden "<prefix><name>" (n values). */
+static void expect_golden(call *c, int i, const char *prefix, const char *name, size_t n, double rtol, double afrac)
+{
+  char what[64];
+  snprintf(what, sizeof what, "%s%s", prefix, name);
+  expect(c, i, tensor(prefix, name, n), n, what, rtol, afrac);
+}
+
 /* ---- pooling ------------------------------------------------------------------------- */
 
 static void pool_case(int max, const char *prefix, const int32_t *g)
@@ -132,6 +140,24 @@ done:
   release(&b);
 }
 
+/* ---- normalization ---------------------------------------------------------------------- */
+
+/* The backward op (BATCHNORM_GRAD, LAYERNORM_GRAD) from forward f's x (t0), gamma (t2),
+ * mean (t4) and invstd (t5) into b: dx (n values), dgamma and dbeta (C values each) against
+ * the golden ones. Returns nonzero when it could not run. */
+static int norm_backward(call *f, call *b, int op, const char *prefix, const float *dy, size_t n, size_t C)
+{
+  char what[64];
+  b->a.t[0] = f->a.t[0], b->a.t[2] = f->a.t[2], b->a.t[3] = f->a.t[4], b->a.t[4] = f->a.t[5];
+  if (put(b, 1, dy, n) || put(b, 5, NULL, n) || put(b, 6, NULL, C) || put(b, 7, NULL, C)) return 1;
+  snprintf(what, sizeof what, "%sdx", prefix);
+  if (run(b, op, what)) return 1;
+  expect_golden(b, 5, prefix, "dx", n, 1e-4, 1e-5);
+  expect_golden(b, 6, prefix, "dgamma", C, 1e-5, 1e-6);
+  expect_golden(b, 7, prefix, "dbeta", C, 1e-5, 1e-6);
+  return 0;
+}
+
 /* ---- batch norm ------------------------------------------------------------------------ */
 
 static void batchnorm_case(const char *prefix, const int32_t *g)
@@ -150,21 +176,10 @@ static void batchnorm_case(const char *prefix, const int32_t *g)
     goto done;
   snprintf(what, sizeof what, "%sy", prefix);
   if (run(&f, NNCL_OP_BATCHNORM, what)) goto done;
-  expect(&f, 1, tensor(prefix, "y", n), n, what, 1e-5, 1e-6);
-  snprintf(what, sizeof what, "%smean", prefix);
-  expect(&f, 4, tensor(prefix, "mean", C), C, what, 1e-5, 1e-6);
-  snprintf(what, sizeof what, "%svar", prefix);
-  expect(&f, 6, tensor(prefix, "var", C), C, what, 1e-5, 1e-6);
-  /* backward from the forward's mean and invstd */
-  b.a.t[0] = f.a.t[0], b.a.t[2] = f.a.t[2], b.a.t[3] = f.a.t[4], b.a.t[4] = f.a.t[5];
-  if (put(&b, 1, dy, n) || put(&b, 5, NULL, n) || put(&b, 6, NULL, C) || put(&b, 7, NULL, C)) goto done;
-  snprintf(what, sizeof what, "%sdx", prefix);
-  if (run(&b, NNCL_OP_BATCHNORM_GRAD, what)) goto done;
-  expect(&b, 5, tensor(prefix, "dx", n), n, what, 1e-4, 1e-5);
-  snprintf(what, sizeof what, "%sdgamma", prefix);
-  expect(&b, 6, tensor(prefix, "dgamma", C), C, what, 1e-5, 1e-6);
-  snprintf(what, sizeof what, "%sdbeta", prefix);
-  expect(&b, 7, tensor(prefix, "dbeta", C), C, what, 1e-5, 1e-6);
+  expect_golden(&f, 1, prefix, "y", n, 1e-5, 1e-6);
+  expect_golden(&f, 4, prefix, "mean", C, 1e-5, 1e-6);
+  expect_golden(&f, 6, prefix, "var", C, 1e-5, 1e-6);
+  if (norm_backward(&f, &b, NNCL_OP_BATCHNORM_GRAD, prefix, dy, n, C)) goto done;
   /* running stats: mean with correction 1, the biased var with M / (M - 1) */
   double M = (double)(N * P);
   const char *stat[2] = {"rmean_new", "rvar_new"};
@@ -202,20 +217,10 @@ static void layernorm_case(const char *prefix, const int32_t *g)
     goto done;
   snprintf(what, sizeof what, "%sy", prefix);
   if (run(&f, NNCL_OP_LAYERNORM, what)) goto done;
-  expect(&f, 1, tensor(prefix, "y", n), n, what, 1e-5, 1e-6);
-  snprintf(what, sizeof what, "%smean", prefix);
-  expect(&f, 4, tensor(prefix, "mean", R), R, what, 1e-5, 1e-6);
-  snprintf(what, sizeof what, "%sinvstd", prefix);
-  expect(&f, 5, tensor(prefix, "invstd", R), R, what, 1e-5, 1e-6);
-  b.a.t[0] = f.a.t[0], b.a.t[2] = f.a.t[2], b.a.t[3] = f.a.t[4], b.a.t[4] = f.a.t[5];
-  if (put(&b, 1, dy, n) || put(&b, 5, NULL, n) || put(&b, 6, NULL, D) || put(&b, 7, NULL, D)) goto done;
-  snprintf(what, sizeof what, "%sdx", prefix);
-  if (run(&b, NNCL_OP_LAYERNORM_GRAD, what)) goto done;
-  expect(&b, 5, tensor(prefix, "dx", n), n, what, 1e-4, 1e-5);
-  snprintf(what, sizeof what, "%sdgamma", prefix);
-  expect(&b, 6, tensor(prefix, "dgamma", D), D, what, 1e-5, 1e-6);
-  snprintf(what, sizeof what, "%sdbeta", prefix);
-  expect(&b, 7, tensor(prefix, "dbeta", D), D, what, 1e-5, 1e-6);
+  expect_golden(&f, 1, prefix, "y", n, 1e-5, 1e-6);
+  expect_golden(&f, 4, prefix, "mean", R, 1e-5, 1e-6);
+  expect_golden(&f, 5, prefix, "invstd", R, 1e-5, 1e-6);
+  norm_backward(&f, &b, NNCL_OP_LAYERNORM_GRAD, prefix, dy, n, D);
 done:
   release(&f);
   release(&b);

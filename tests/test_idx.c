@@ -1,7 +1,6 @@
 /* test_idx.c - IDX loader: the real Fashion-MNIST files when installed, generated plain
  * and gzip files, and hostile ones (truncated everywhere, bad magic, other types, huge
  * dims, trailing bytes, corrupt gzip, empty, missing): a clear error, never a crash. */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,18 +11,8 @@
 #include <zlib.h>
 
 #include "data/idx.h"
+#include "filetest.h"
 #include "nncl.h"
-
-static int fails;
-#define CHECK(c, ...)                                                                                        \
-  do {                                                                                                       \
-    if (!(c)) {                                                                                              \
-      fails++;                                                                                               \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                                                    \
-      printf(__VA_ARGS__);                                                                                   \
-      printf("\n");                                                                                          \
-    }                                                                                                        \
-  } while (0)
 
 static char dir[512];
 
@@ -33,11 +22,8 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A fresh file each time: ext4 flushes files truncated and rewritten (auto_da_alloc). */
 static void write_file(const char *path, const void *b, size_t n) {
-  unlink(path);
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(b, 1, n, f) != n || fclose(f)) printf("cannot write %s\n", path), exit(1);
+  if (ft_write(path, b, n)) printf("cannot write %s\n", path), exit(1);
 }
 
 /* gzip of b[0..n) as bytes (malloc'd), through zlib's gz* writer. */
@@ -257,25 +243,12 @@ static void generated(nncl_ctx *ctx) {
 }
 
 int main(void) {
-  nncl_ctx_params p;
   nncl_ctx *ctx;
-  char err[256];
-  nncl_ctx_params_init(&p);
-  p.device = "c";
-  if (nncl_ctx_create(&p, &ctx, err, sizeof err)) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/nncl-idx-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(dir)) {
-    printf("FAIL mkdtemp %s: %s\n", dir, strerror(errno));
-    return 1;
-  }
+  if (ft_open_c(&ctx)) return 1;
+  if (ft_temp_dir(dir, sizeof dir, "nncl-idx")) return 1;
   real_files(ctx);
   generated(ctx);
   rmdir(dir);
   nncl_ctx_destroy(ctx);
-  printf("%s: %d failures\n", fails ? "FAIL" : "ok", fails);
-  return fails ? 1 : 0;
+  return ft_verdict();
 }

@@ -7,13 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicheck.h"
 #include "testutil.h"
 
 #define N 16
 #define IN 6
-
-static int fails;
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
 
 static float X[N * IN];
 static int32_t Y[N];
@@ -201,19 +199,14 @@ done:
 
 int main(void) {
   nncl_ctx *ctx;
-  int r = tu_open(tu_device(), 2, &ctx);
+  nncl_dataset *d;
+  int r = api_open(&ctx, toy_data, &d);
   if (r) return r;
-  nncl_dataset *d = toy_data(ctx);
-  if (!d) {
-    fprintf(stderr, "FAIL: data: %s\n", nncl_errmsg(ctx));
-    return 1;
-  }
   grad_norms(ctx, d);
   activation_stats(ctx, d);
   saliency(ctx, d);
   ablation(ctx, d);
   nncl_dataset_destroy(d);
   nncl_ctx_destroy(ctx);
-  if (!fails) printf("test_inspect: OK\n");
-  return fails ? 1 : 0;
+  return api_verdict("test_inspect");
 }

@@ -12,35 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "nncl.h"
 #include "nncl_config.h"
-
-static int failures;
-static nncl_ctx *ctx;
-
-#define FAIL(...) (printf("FAIL " __VA_ARGS__), putchar('\n'), failures++)
-
-static int ok(int r, const char *what) {
-  if (r) FAIL("%s: %s: %s", what, nncl_strerror(r), nncl_errmsg(ctx));
-  return !r;
-}
-
-/* Deterministic test data in [-1, 1). */
-static float urand(uint64_t *s) {
-  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(*s >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-static nncl_ctx *make_ctx(uint64_t seed) {
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  p.seed = seed;
-  nncl_ctx *c = NULL;
-  char err[512];
-  if (nncl_ctx_create(&p, &c, err, sizeof err)) FAIL("context: %s", err);
-  return c;
-}
 
 static float *read_tensor(const nncl_tensor *t) {
   int64_t n = nncl_tensor_numel(t);
@@ -663,14 +637,8 @@ done:
 }
 
 int main(void) {
-  char err[512];
-  nncl_ctx_params p;
-  nncl_ctx_params_init(&p);
-  p.threads = 2;
-  int r = nncl_ctx_create(&p, &ctx, err, sizeof err);
-  if (r == NNCL_ENODEV) return printf("SKIP no device: %s\n", err), 77;
-  if (r) return printf("FAIL context: %s\n", err), 1;
-  printf("device: %s\n", nncl_ctx_device(ctx));
+  int r = harness_open();
+  if (r) return r;
   test_gradcheck();
   test_xor();
   test_determinism();
@@ -678,7 +646,5 @@ int main(void) {
   test_text();
   test_parse_errors();
   test_misuse();
-  nncl_ctx_destroy(ctx);
-  printf("%s\n", failures ? "FAILED" : "PASSED");
-  return failures != 0;
+  return harness_close();
 }

@@ -6,18 +6,8 @@
 #include <string.h>
 
 #include "modelfile.h"
+#include "filetest.h"
 #include "nncl.h"
-
-static int fails;
-#define CHECK(c, ...)                                                                                        \
-  do {                                                                                                       \
-    if (!(c)) {                                                                                              \
-      fails++;                                                                                               \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                                                    \
-      printf(__VA_ARGS__);                                                                                   \
-      printf("\n");                                                                                          \
-    }                                                                                                        \
-  } while (0)
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void) {
@@ -331,21 +321,13 @@ static void test_values(nncl_ctx *ctx) {
 }
 
 int main(void) {
-  nncl_ctx_params p;
   nncl_ctx *ctx;
-  char err[256];
-  nncl_ctx_params_init(&p);
-  p.device = "c";
-  if (nncl_ctx_create(&p, &ctx, err, sizeof err)) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
+  if (ft_open_c(&ctx)) return 1;
   test_good(ctx);
   test_numbers(ctx);
   test_errors(ctx);
   test_fuzz(ctx);
   test_values(ctx);
   nncl_ctx_destroy(ctx);
-  printf("%s: %d failures\n", fails ? "FAIL" : "ok", fails);
-  return fails ? 1 : 0;
+  return ft_verdict();
 }

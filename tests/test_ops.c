@@ -10,6 +10,7 @@
 #include "ref_seq.h"
 #include "ref_vision.h"
 #include "ref_rnn.h"
+#include "oprun.h"
 #include "testutil.h"
 
 #define MAX_CASES 128
@@ -215,49 +216,11 @@ typedef struct host_case {
 static int run_on(nncl_backend *be, const op_case *c, const host_case *h, tu_rng *rng,
                   void *out[NNCL_ARGS_T])
 {
-  tu_tensor t[NNCL_ARGS_T] = {0};
   nncl_args a = {0};
-  int fail = 0;
   memcpy(a.n, c->n, sizeof c->n);
   memcpy(a.f, c->f, sizeof c->f);
   memcpy(a.i, c->i, sizeof c->i);
-  for (int i = 0; i < NNCL_ARGS_T && !fail; i++) {
-    out[i] = NULL;
-    if (!h->lay[i].role || i == c->alias_out) continue;
-    if (tu_alloc(be, h->lay[i].len, 1 + tu_below(rng, 23), &t[i]) || tu_write(be, &t[i], h->in[i])) {
-      fprintf(stderr, "  %s: cannot allocate or write t%d\n", be->name, i);
-      fail = 1;
-    }
-    a.t[i] = tu_ref(&t[i]);
-  }
-  if (!fail && c->alias_out >= 0) a.t[c->alias_out] = a.t[c->alias_in];
-  int st = fail ? 0 : nncl_run(be, c->op, &a);
-  if (!fail && !st) st = be->finish(be);
-  if (st) {
-    fprintf(stderr, "  %s: %s returned %s: %s\n", be->name, op_name(c->op), nncl_strerror(st),
-            nncl_errmsg(be->ctx));
-    fail = 1;
-  }
-  for (int i = 0; i < NNCL_ARGS_T && !fail; i++) {
-    int src = i == c->alias_out ? c->alias_in : i;
-    if (!h->lay[i].role) continue;
-    char what[64];
-    snprintf(what, sizeof what, "%s t%d", be->name, src);
-    if (!tu_guards_ok(be, &t[src], what)) fail = 1;
-    if (h->lay[i].role == REF_IN) continue;
-    out[i] = malloc(h->lay[i].len * 4 + 4);
-    if (!out[i] || tu_read(be, &t[src], out[i])) {
-      fprintf(stderr, "  %s: cannot read t%d\n", be->name, i);
-      fail = 1;
-    }
-  }
-  for (int i = 0; i < NNCL_ARGS_T; i++) tu_free(be, &t[i]);
-  return fail;
-}
-
-static void free_outs(void *out[NNCL_ARGS_T])
-{
-  for (int i = 0; i < NNCL_ARGS_T; i++) free(out[i]), out[i] = NULL;
+  return tu_run_op(be, c->op, a, h->lay, h->in, c->alias_out, c->alias_in, rng, out);
 }
 
 static void print_case(const op_case *c, uint64_t seed)
@@ -375,18 +338,18 @@ static int run_case(env *E, const op_case *c, uint64_t seed)
   fail = fail || run_on(E->dut, c, &h, &rng, got) || compare(c, &h, got, want, NULL, scale, 1, E->dut->name, seed);
   if (!fail && E->c) {
     fail = run_on(E->c, c, &h, &rng, other) || compare(c, &h, got, NULL, other, scale, 2, "cl vs c", seed);
-    free_outs(other);
+    tu_free_outs(other);
   }
   if (!fail && tu_is_c(E->dut)) {
     fail = run_on(E->dut, c, &h, &rng, other) || bitwise_equal(c, &h, got, other, "rerun", seed);
-    free_outs(other);
+    tu_free_outs(other);
     int cblas_mm = c->op == NNCL_OP_MATMUL && fb_of(E->dut)->gemm == FB_GEMM_CBLAS;
     if (!fail && E->compare_threads && !cblas_mm) {
       fail = run_on(E->c1, c, &h, &rng, other) || bitwise_equal(c, &h, got, other, "1 thread", seed);
-      free_outs(other);
+      tu_free_outs(other);
     }
   }
-  free_outs(got);
+  tu_free_outs(got);
   for (int i = 0; i < NNCL_ARGS_T; i++) free(h.in[i]), free(want[i]), free(scale[i]);
   E->checked++;
   return fail;

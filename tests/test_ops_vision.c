@@ -15,6 +15,7 @@
  *     (float, loose). */
 #include "fallback/fb.h"
 #include "ref_vision.h"
+#include "oprun.h"
 #include "testutil.h"
 
 #define MAX_CASES 64
@@ -265,46 +266,7 @@ static nncl_args args_of(const vcase *c)
 static int run_on(nncl_backend *be, const vcase *c, const ref_tensor *lay, void *const in[],
                   tu_rng *rng, void *out[NNCL_ARGS_T])
 {
-  tu_tensor t[NNCL_ARGS_T] = {0};
-  nncl_args a = args_of(c);
-  int fail = 0;
-  for (int i = 0; i < NNCL_ARGS_T; i++) {
-    out[i] = NULL;
-    if (fail || !lay[i].role || i == c->alias_out) continue;
-    if (tu_alloc(be, lay[i].len, 1 + tu_below(rng, 23), &t[i]) || (in[i] && tu_write(be, &t[i], in[i]))) {
-      fprintf(stderr, "  %s: cannot allocate or write t%d\n", be->name, i);
-      fail = 1;
-    }
-    a.t[i] = tu_ref(&t[i]);
-  }
-  if (!fail && c->alias_out >= 0) a.t[c->alias_out] = a.t[c->alias_in];
-  int st = fail ? 0 : nncl_run(be, c->op, &a);
-  if (!fail && !st) st = be->finish(be);
-  if (st) {
-    fprintf(stderr, "  %s: %s returned %s: %s\n", be->name, nncl_op_name(c->op), nncl_strerror(st),
-            nncl_errmsg(be->ctx));
-    fail = 1;
-  }
-  for (int i = 0; i < NNCL_ARGS_T && !fail; i++) {
-    int src = i == c->alias_out ? c->alias_in : i;
-    if (!lay[i].role) continue;
-    char what[64];
-    snprintf(what, sizeof what, "%s t%d", be->name, src);
-    if (!tu_guards_ok(be, &t[src], what)) fail = 1;
-    if (lay[i].role == REF_IN) continue;
-    out[i] = malloc(lay[i].len * 4 + 4);
-    if (!out[i] || tu_read(be, &t[src], out[i])) {
-      fprintf(stderr, "  %s: cannot read t%d\n", be->name, i);
-      fail = 1;
-    }
-  }
-  for (int i = 0; i < NNCL_ARGS_T; i++) tu_free(be, &t[i]);
-  return fail;
-}
-
-static void free_all(void *p[NNCL_ARGS_T])
-{
-  for (int i = 0; i < NNCL_ARGS_T; i++) free(p[i]), p[i] = NULL;
+  return tu_run_op(be, c->op, args_of(c), lay, in, c->alias_out, c->alias_in, rng, out);
 }
 
 /* The reference on host tensors in[] (with `absolute`: on |inputs| and |f|). Returns
@@ -478,17 +440,17 @@ static int run_case(env *E, const vcase *c, uint64_t seed)
            compare(c, h.lay, got, NULL, other, scale, 2, "cl vs c", seed);
     if (!fail && (c->op == NNCL_OP_DROPOUT || c->op == NNCL_OP_DROPOUT_GRAD))
       fail = bitwise_equal(c, h.lay, got, other, "dropout cl vs c", seed);
-    free_all(other);
+    tu_free_outs(other);
   }
   if (!fail && tu_is_c(E->dut)) {
     fail = run_on(E->dut, c, h.lay, h.in, &rng, other) || bitwise_equal(c, h.lay, got, other, "rerun", seed);
-    free_all(other);
+    tu_free_outs(other);
     if (!fail && E->c1) {
       fail = run_on(E->c1, c, h.lay, h.in, &rng, other) || bitwise_equal(c, h.lay, got, other, "1 thread", seed);
-      free_all(other);
+      tu_free_outs(other);
     }
   }
-  free_all(got);
+  tu_free_outs(got);
   for (int i = 0; i < NNCL_ARGS_T; i++) free(h.in[i]), free(want[i]), free(scale[i]);
   E->checked++;
   return fail;
@@ -514,7 +476,7 @@ static int dropout_mask(nncl_backend *be, size_t n, float p, int seed_lo, int se
   int fail = run_on(be, &c, lay, in, &rng, out);
   for (size_t k = 0; k < n && !fail; k++) mask[k] = ((float *)out[1])[k] != 0.0f;
   free(ones);
-  free_all(out);
+  tu_free_outs(out);
   return fail;
 }
 
@@ -592,8 +554,8 @@ static int check_adjoint(env *E, const vcase *geo, uint64_t seed)
       fail = 1;
     }
   }
-  free_all(fo);
-  free_all(bo);
+  tu_free_outs(fo);
+  tu_free_outs(bo);
   free(x), free(col), free(zero);
   return fail;
 }
@@ -637,7 +599,7 @@ static int check_conv_adjoint(env *E, const vcase *geo, uint64_t seed)
         fail = 1;
       }
   }
-  free_all(fo), free_all(xo), free_all(wo);
+  tu_free_outs(fo), tu_free_outs(xo), tu_free_outs(wo);
   free(x), free(w), free(dy);
   return fail;
 }
@@ -689,7 +651,7 @@ static int objective_dev(nncl_backend *be, const vcase *f, const ref_tensor *lay
   if (keep)
     memcpy(keep, out, sizeof out);
   else
-    free_all(out);
+    tu_free_outs(out);
   return 0;
 }
 
@@ -732,8 +694,8 @@ static int grad_dev(nncl_backend *be, const gcheck *g, const ref_tensor *lay, vo
     if (bin[i] != in[0] && bin[i] != in[2] && bin[i] != dy && bin[i] != fo[2] && bin[i] != fo[4] && bin[i] != fo[5])
       free(bin[i]);
   free(dy);
-  free_all(fo);
-  free_all(bo);
+  tu_free_outs(fo);
+  tu_free_outs(bo);
   return fail;
 }
 

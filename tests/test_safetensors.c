@@ -1,7 +1,6 @@
 /* test_safetensors.c - round trip, a file written by Python's safetensors, hostile files
  * (truncations, corruptions, malformed JSON, bad offsets and shapes) and failing writes
  * that must leave an existing file untouched. */
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -12,34 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filetest.h"
 #include "nncl.h"
 #include "safetensors.h"
-
-static int fails;
-#define CHECK(c, ...)                                                                                        \
-  do {                                                                                                       \
-    if (!(c)) {                                                                                              \
-      fails++;                                                                                               \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                                                    \
-      printf(__VA_ARGS__);                                                                                   \
-      printf("\n");                                                                                          \
-    }                                                                                                        \
-  } while (0)
 
 static char dir[512];
 static volatile unsigned char sink; /* reads of every byte a corrupted file hands out */
 static const char *in_dir(const char *name, char buf[1024]) {
   snprintf(buf, 1024, "%s/%s", dir, name);
   return buf;
-}
-
-/* A fresh file each time: ext4 flushes files truncated and rewritten (auto_da_alloc). */
-static int write_bytes(const char *path, const void *b, size_t n) {
-  unlink(path);
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  size_t w = fwrite(b, 1, n, f);
-  return fclose(f) || w != n ? -1 : 0;
 }
 
 static unsigned char *read_bytes(const char *path, size_t *n) {
@@ -63,7 +43,7 @@ static void make_st(const char *path, const char *hdr, size_t hn, const void *da
   for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hn >> (8 * i));
   memcpy(b + 8, hdr, hn);
   if (dn) memcpy(b + 8 + hn, data, dn);
-  if (write_bytes(path, b, 8 + hn + dn)) printf("cannot write %s\n", path), exit(1);
+  if (ft_write(path, b, 8 + hn + dn)) printf("cannot write %s\n", path), exit(1);
   free(b);
 }
 
@@ -213,7 +193,7 @@ static void truncations_and_corruptions(nncl_ctx *ctx, const char *good) {
   char p[1024];
   in_dir("bad.safetensors", p);
   for (size_t len = 0; len < n; len++) {
-    write_bytes(p, raw, len);
+    ft_write(p, raw, len);
     char label[64];
     snprintf(label, sizeof label, "truncated to %zu bytes", len);
     expect_fail(ctx, p, NNCL_EFORMAT, "", -1, label);
@@ -226,7 +206,7 @@ static void truncations_and_corruptions(nncl_ctx *ctx, const char *good) {
     for (size_t k = 0; k < sizeof evil; k++) {
       memcpy(mut, raw, n);
       mut[i] = evil[k];
-      write_bytes(p, mut, n);
+      ft_write(p, mut, n);
       nncl_st_file *f;
       if (!nncl_st_open(ctx, p, &f)) {
         opened++;
@@ -247,12 +227,12 @@ static void truncations_and_corruptions(nncl_ctx *ctx, const char *good) {
   for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
     memcpy(mut, raw, n);
     for (int b = 0; b < 8; b++) mut[b] = (unsigned char)(lens[i] >> (8 * b));
-    write_bytes(p, mut, n);
+    ft_write(p, mut, n);
     expect_fail(ctx, p, NNCL_EFORMAT, "", i == 0 ? 8 : i < 3 ? 9 : 0, "header length");
   }
   memcpy(mut, raw, n);
   mut[0] = (unsigned char)(n - 7), mut[1] = (unsigned char)((n - 7) >> 8);
-  write_bytes(p, mut, n);
+  ft_write(p, mut, n);
   expect_fail(ctx, p, NNCL_EFORMAT, "exceeds the", 0, "header length one past the file");
   free(raw);
   free(mut);
@@ -269,7 +249,7 @@ static void truncations_and_corruptions(nncl_ctx *ctx, const char *good) {
 
   expect_fail(ctx, in_dir("does-not-exist.safetensors", p), NNCL_EIO, "No such file", -1, "nonexistent");
   expect_fail(ctx, dir, NNCL_EIO, "not a regular file", -1, "directory");
-  write_bytes(in_dir("zero.safetensors", p), "", 0);
+  ft_write(in_dir("zero.safetensors", p), "", 0);
   expect_fail(ctx, p, NNCL_EFORMAT, "ends before the 8-byte header length", 0, "empty file");
 }
 
@@ -497,7 +477,7 @@ static void write_errors(nncl_ctx *ctx) {
   snprintf(sub, sizeof sub, "%s/adir", dir);
   char inner[1200];
   snprintf(inner, sizeof inner, "%s/f", sub);
-  CHECK(!mkdir(sub, 0700) && !write_bytes(inner, "x", 1), "mkdir");
+  CHECK(!mkdir(sub, 0700) && !ft_write(inner, "x", 1), "mkdir");
   r = nncl_st_write(ctx, sub, t, 2, NULL, 0);
   CHECK(r == NNCL_EIO && strstr(nncl_errmsg(ctx), "cannot rename"), "rename over dir: %d %s", r,
         nncl_errmsg(ctx));
@@ -529,21 +509,10 @@ static void write_errors(nncl_ctx *ctx) {
 }
 
 int main(void) {
-  nncl_ctx_params p;
   nncl_ctx *ctx;
-  char err[256], good[1024];
-  nncl_ctx_params_init(&p);
-  p.device = "c";
-  if (nncl_ctx_create(&p, &ctx, err, sizeof err)) {
-    printf("FAIL context: %s\n", err);
-    return 1;
-  }
-  const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/nncl-st-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(dir)) {
-    printf("FAIL mkdtemp %s: %s\n", dir, strerror(errno));
-    return 1;
-  }
+  char good[1024];
+  if (ft_open_c(&ctx)) return 1;
+  if (ft_temp_dir(dir, sizeof dir, "nncl-st")) return 1;
   if (!round_trip(ctx, in_dir("good.safetensors", good))) truncations_and_corruptions(ctx, good);
   python_file(ctx);
   headers(ctx);
@@ -552,6 +521,5 @@ int main(void) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd)) printf("cannot remove %s\n", dir);
-  printf("%s: %d failures\n", fails ? "FAIL" : "ok", fails);
-  return fails ? 1 : 0;
+  return ft_verdict();
 }

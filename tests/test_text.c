@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicheck.h"
 #include "testutil.h"
-
-static int fails;
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
 
 static void write_file(const char *path, const char *text, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -106,6 +104,5 @@ int main(void) {
   windows(ctx);
   per_step_training(ctx);
   nncl_ctx_destroy(ctx);
-  if (!fails) printf("test_text: OK\n");
-  return fails ? 1 : 0;
+  return api_verdict("test_text");
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicheck.h"
 #include "testutil.h"
 
 #define N 96
@@ -17,9 +18,6 @@ static const char *MODEL = "input shape=1,6,6\n"
                            "dense units=8 act=relu name=f1\n"
                            "dense units=4 name=head\n"
                            "softmax\n";
-
-static int fails;
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
 
 /* Host copy of parameter i's value (malloc'd) and its element count. */
 static float *param_copy(nncl_model *m, int i, size_t *n, const char **name) {
@@ -173,19 +171,14 @@ static void subsets(nncl_ctx *ctx, nncl_dataset *d) {
 
 int main(void) {
   nncl_ctx *ctx;
-  int r = tu_open(tu_device(), 2, &ctx);
+  nncl_dataset *d;
+  int r = api_open(&ctx, toy_data, &d);
   if (r) return r;
-  nncl_dataset *d = toy_data(ctx);
-  if (!d) {
-    fprintf(stderr, "FAIL: data: %s\n", nncl_errmsg(ctx));
-    return 1;
-  }
   frozen_stay_fixed(ctx, d);
   freeze_spec_errors(ctx);
   new_head_and_load(ctx);
   subsets(ctx, d);
   nncl_dataset_destroy(d);
   nncl_ctx_destroy(ctx);
-  if (!fails) printf("test_transfer: OK\n");
-  return fails ? 1 : 0;
+  return api_verdict("test_transfer");
 }
