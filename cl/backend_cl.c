@@ -67,52 +67,56 @@ static int check_range(nncl_clbe *b, const nncl_buf *buf, size_t off, size_t n, 
   return nncl_cl_alive(b);
 }
 
-static int cl_write(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n)
+/* Host -> device copy; blocking, or flushed so that the device starts on the batch it
+ * brings. */
+static int write_buf(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n, cl_bool blocking)
 {
   nncl_clbe *b = clbe(be);
   int st = check_range(b, buf, off, n, "write");
   if (st != 0 || n == 0)
     return st;
-  cl_int err = clEnqueueWriteBuffer(b->queue, buf->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
-  return err == CL_SUCCESS ? 0 : nncl_cl_qfail(b, err, "clEnqueueWriteBuffer");
+  cl_int err = clEnqueueWriteBuffer(b->queue, buf->mem, blocking, off, n, src, 0, NULL, NULL);
+  if (err == CL_SUCCESS && !blocking)
+    err = clFlush(b->queue);
+  if (err == CL_SUCCESS)
+    return 0;
+  return nncl_cl_qfail(b, err, blocking ? "clEnqueueWriteBuffer" : "clEnqueueWriteBuffer (non-blocking)");
+}
+
+/* Device -> host copy; blocking, or with *ev to wait for (waiting flushes the queue). */
+static int read_buf(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n, cl_event *ev)
+{
+  nncl_clbe *b = clbe(be);
+  int st = check_range(b, buf, off, n, "read");
+  if (st != 0 || n == 0)
+    return st;
+  cl_int err = clEnqueueReadBuffer(b->queue, buf->mem, ev ? CL_FALSE : CL_TRUE, off, n, dst, 0, NULL, ev);
+  if (err == CL_SUCCESS)
+    return 0;
+  return nncl_cl_qfail(b, err, ev ? "clEnqueueReadBuffer (non-blocking)" : "clEnqueueReadBuffer");
+}
+
+static int cl_write(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n)
+{
+  return write_buf(be, buf, off, src, n, CL_TRUE);
+}
+
+static int cl_write_async(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n)
+{
+  return write_buf(be, buf, off, src, n, CL_FALSE);
 }
 
 static int cl_read(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n)
 {
-  nncl_clbe *b = clbe(be);
-  int st = check_range(b, buf, off, n, "read");
-  if (st != 0 || n == 0)
-    return st;
-  cl_int err = clEnqueueReadBuffer(b->queue, buf->mem, CL_TRUE, off, n, dst, 0, NULL, NULL);
-  return err == CL_SUCCESS ? 0 : nncl_cl_qfail(b, err, "clEnqueueReadBuffer");
-}
-
-/* The copies that return at once. The write is flushed, so that the device starts on the
- * batch it brings; waiting for the read flushes the queue too. */
-static int cl_write_async(nncl_backend *be, nncl_buf *buf, size_t off, const void *src, size_t n)
-{
-  nncl_clbe *b = clbe(be);
-  int st = check_range(b, buf, off, n, "write");
-  if (st != 0 || n == 0)
-    return st;
-  cl_int err = clEnqueueWriteBuffer(b->queue, buf->mem, CL_FALSE, off, n, src, 0, NULL, NULL);
-  if (err == CL_SUCCESS)
-    err = clFlush(b->queue);
-  return err == CL_SUCCESS ? 0 : nncl_cl_qfail(b, err, "clEnqueueWriteBuffer (non-blocking)");
+  return read_buf(be, buf, off, dst, n, NULL);
 }
 
 static int cl_read_start(nncl_backend *be, nncl_buf *buf, size_t off, void *dst, size_t n, void **pending)
 {
-  nncl_clbe *b = clbe(be);
   cl_event ev = NULL;
-  int st = check_range(b, buf, off, n, "read");
-  if (st != 0 || n == 0)
-    return st;
-  cl_int err = clEnqueueReadBuffer(b->queue, buf->mem, CL_FALSE, off, n, dst, 0, NULL, &ev);
-  if (err != CL_SUCCESS)
-    return nncl_cl_qfail(b, err, "clEnqueueReadBuffer (non-blocking)");
+  int st = read_buf(be, buf, off, dst, n, &ev);
   *pending = ev;
-  return 0;
+  return st;
 }
 
 static int cl_read_wait(nncl_backend *be, void *pending)
