@@ -7,7 +7,9 @@
  *     for bit the same with one thread;
  *  2. the cell gradients against central finite differences (double) of the reference
  *     cell: L = sum(wc c + wh h) for LSTM (dgates and dc_prev), L = sum(wh h) for GRU
- *     (dxg, dhg and the direct dh_prev). */
+ *     (dxg, dhg and the direct dh_prev);
+ *  3. the cells' tanh to 8 ulp relative over |x| from 1e-7 to 9 (near 0, where an
+ *     absolute tolerance hides a tanh that loses its digits). */
 #include "fallback/fb.h"
 #include "ref_rnn.h"
 #include "testutil.h"
@@ -268,6 +270,30 @@ static int check_grads(env *E, size_t N, size_t H, uint64_t seed)
   return bad;
 }
 
+/* RNN_CELL with tanh on pre = +-x, x log-spaced over [1e-7, 9], zero biases: every h
+ * within 8 ulp (relative) of tanh in double. */
+static int check_tanh_precision(nncl_backend *be)
+{
+  enum { N = 2000 };
+  static float pre[N], h[N], zero[1];
+  for (int k = 0; k < N; k++) pre[k] = (float)((k % 2 ? -1 : 1) * 1e-7 * pow(9e7, (double)k / (N - 1)));
+  tu_tensor tp = {0}, tb = {0}, th = {0};
+  int bad = tu_alloc(be, N, 3, &tp) || tu_alloc(be, 1, 2, &tb) || tu_alloc(be, N, 5, &th) || tu_write(be, &tp, pre) ||
+            tu_write(be, &tb, zero);
+  nncl_args a = {.t = {tu_ref(&tp), tu_ref(&tb), tu_ref(&tb), tu_ref(&th)}, .n = {N, 1}, .i = {0}};
+  bad = bad || nncl_run(be, NNCL_OP_RNN_CELL, &a) || be->finish(be) || tu_read(be, &th, h);
+  for (int k = 0; k < N && !bad; k++) {
+    double want = tanh((double)pre[k]);
+    if (fabs(h[k] - want) > 8 * 1.2e-7 * fabs(want)) {
+      printf("FAIL %s: rnn_cell tanh(%.9g) = %.9g, want %.9g (%.0f ulp)\n", be->name, pre[k], h[k], want,
+             fabs(h[k] - want) / (1.2e-7 * fabs(want)));
+      bad = 1;
+    }
+  }
+  tu_free(be, &tp), tu_free(be, &tb), tu_free(be, &th);
+  return bad;
+}
+
 int main(void)
 {
   nncl_ctx *dut = NULL, *other = NULL;
@@ -300,6 +326,9 @@ int main(void)
     printf("cell gradients vs finite differences N=%zu H=%zu %s\n", fd_shapes[k][0], fd_shapes[k][1], bad ? "FAIL" : "ok");
     failed += bad;
   }
+  int bad = check_tanh_precision(E.dut) || (E.other && check_tanh_precision(E.other));
+  printf("tanh of the cells to 8 ulp over |x| in [1e-7, 9] %s\n", bad ? "FAIL" : "ok");
+  failed += bad;
   printf("%zu cases, %d failures\n", E.checked, failed);
   nncl_ctx_destroy(other);
   nncl_ctx_destroy(dut);
