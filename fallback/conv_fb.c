@@ -397,6 +397,74 @@ static void conv2d_thread(void *arg, int t, int nt)
   }
 }
 
+/* Stride 1: each image is padded once into planes with rows of WP = OW + (KW-1) DW, so
+ * that col row (c, ki, kj) of a block of output rows is one contiguous run of its padded
+ * plane (one copy, no per-row bounds). The block is computed over rows of WP outputs, of
+ * which the first OW are kept: (WP - OW) / WP of the multiply-adds are spent on columns
+ * that are dropped, cheaper than im2col's short row copies for LeNet-sized images. */
+typedef struct s1_geom {
+  size_t wp, hp, plane; /* padded width, height, plane */
+} s1_geom;
+
+static s1_geom s1_geom_of(const conv_geom *g)
+{
+  s1_geom s = {g->ow + (size_t)((g->kw - 1) * g->dw), g->oh + (size_t)((g->kh - 1) * g->dh), 0};
+  s.plane = s.wp * s.hp;
+  return s;
+}
+
+/* x (C planes of H x W) into xp (C planes of HP x WP, zero outside the image), followed by
+ * (KW-1) DW zeros: the last plane's last col row reads that far past it. */
+static void s1_pad(const conv_geom *g, const s1_geom *sg, const float *x, float *xp)
+{
+  size_t tail = (size_t)((g->kw - 1) * g->dw);
+  memset(xp, 0, (g->c * sg->plane + tail) * sizeof *xp);
+  for (size_t c = 0; c < g->c; c++)
+    for (size_t r = 0; r < g->h; r++) {
+      long pr = (long)r + g->pt, lo = g->pl, hi = g->pl + (long)g->w; /* padded row, columns */
+      if (pr >= (long)sg->hp || lo >= (long)sg->wp) continue;
+      if (hi > (long)sg->wp) hi = (long)sg->wp;
+      memcpy(xp + c * sg->plane + (size_t)pr * sg->wp + (size_t)lo, x + (c * g->h + r) * g->w,
+             (size_t)(hi - lo) * sizeof *xp);
+    }
+}
+
+static void conv2d_s1_thread(void *arg, int t, int nt)
+{
+  cv_job *j = arg;
+  const conv_geom *g = &j->g;
+  const fb_ukernel *uk = j->uk;
+  const s1_geom sg = s1_geom_of(g);
+  size_t P = j->p, rows_per = j->bp / sg.wp;
+  float *xp = j->ws + (size_t)t * j->stride, *col = xp + ceil_to(g->c * sg.plane + sg.wp, 16), *yb = col + j->ckk * j->ld;
+  (void)nt;
+  for (size_t n; (n = atomic_fetch_add(&j->next, 1)) < g->n;) {
+    s1_pad(g, &sg, j->x + n * g->c * g->h * g->w, xp);
+    float *y = j->y + n * j->oc * P;
+    for (size_t oh0 = 0; oh0 < g->oh; oh0 += rows_per) {
+      size_t rows = min_sz(rows_per, g->oh - oh0), bw = rows * sg.wp;
+      for (size_t k = 0; k < j->ckk; k++) { /* k = (c, ki, kj) */
+        size_t c = k / j->kk, ki = k % j->kk / (size_t)g->kw, kj = k % (size_t)g->kw;
+        float *d = col + k * j->ld;
+        memcpy(d, xp + c * sg.plane + (oh0 + ki * (size_t)g->dh) * sg.wp + kj * (size_t)g->dw, bw * sizeof *d);
+        memset(d + bw, 0, (j->ld - bw) * sizeof *d);
+      }
+      for (size_t q = 0; q < bw; q += uk->nr)
+        for (size_t i = 0; i < j->oc; i += uk->mr)
+          uk->fn(j->ckk, j->w + i * j->ckk, j->ckk, 1, col + q, j->ld, yb + i * j->ld + q, j->ld, 1.0f, 0.0f,
+                 min_sz(uk->mr, j->oc - i), min_sz(uk->nr, bw - q));
+      for (size_t o = 0; o < j->oc; o++) {
+        float bias = j->b ? j->b[o] : 0.0f;
+        for (size_t r = 0; r < rows; r++) {
+          float *restrict dst = y + o * P + (oh0 + r) * g->ow;
+          const float *restrict src = yb + o * j->ld + r * sg.wp;
+          for (size_t q = 0; q < g->ow; q++) dst[q] = src[q] + bias;
+        }
+      }
+    }
+  }
+}
+
 int fb_conv2d(nncl_backend *be, const nncl_args *a)
 {
   cv_job j;
@@ -408,10 +476,22 @@ int fb_conv2d(nncl_backend *be, const nncl_args *a)
   j.b = NULL;
   if (a->t[3].buf) FB_PTR(j.b, 3, j.oc);
   if (!j.g.n || !j.oc || !j.p) return 0;
-  size_t rows = CV_BLOCK / fb_mul(j.ckk, j.g.ow);
+  size_t macs = fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), rows;
+  if (j.g.sh == 1 && j.g.sw == 1 && j.g.ow < 2 * j.uk->nr) { /* short rows: see conv2d_s1_thread */
+    s1_geom sg = s1_geom_of(&j.g);
+    rows = 4 * CV_BLOCK / fb_mul(j.ckk, sg.wp);
+    j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, sg.wp);
+    j.ld = ceil_to(j.bp, j.uk->nr);
+    int nt = cv_threads(be, &j, j.g.n, macs,
+                        ceil_to(fb_mul(j.g.c, sg.plane) + sg.wp, 16) + fb_mul(j.ckk + j.oc, j.ld), 0);
+    if (nt < 0) return nt;
+    fb_team(fb_of(be), nt, 0, conv2d_s1_thread, &j);
+    return 0;
+  }
+  rows = CV_BLOCK / fb_mul(j.ckk, j.g.ow);
   j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, j.g.ow);
   j.ld = ceil_to(j.bp, j.uk->nr); /* the micro-kernel reads NR columns */
-  int nt = cv_threads(be, &j, j.g.n, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), fb_mul(j.ckk, j.ld), 0);
+  int nt = cv_threads(be, &j, j.g.n, macs, fb_mul(j.ckk, j.ld), 0);
   if (nt < 0) return nt;
   fb_team(fb_of(be), nt, 0, conv2d_thread, &j);
   return 0;
