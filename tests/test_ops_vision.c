@@ -69,8 +69,10 @@ static const int conv_shapes[][15] = {
     {2, 3, 6, 6, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 0},    {1, 2, 5, 17, 3, 1, 1, 2, 1, 1, 0, 0, 1, 1, 0},
     {3, 2, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6},    {2, 3, 4, 4, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 0},
     {16, 6, 14, 14, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 0}, {2, 7, 11, 13, 3, 5, 3, 2, 0, 1, 2, 0, 2, 1, 9},
-    /* stride 1 with uneven padding; stride 1 with rows of 70 (conv2d's im2col path) */
+    /* stride 1 with uneven padding; stride 1 with rows of 70 (conv2d's im2col path); dilated
+     * stride 1 with uneven padding whose padded rows add under 1/8 (C grad_w's padded rows) */
     {2, 3, 9, 12, 3, 4, 1, 1, 0, 2, 3, 1, 1, 1, 0},   {1, 2, 3, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {2, 3, 16, 40, 3, 3, 1, 1, 2, 1, 2, 2, 2, 2, 0},
 };
 
 /* Filter counts of the direct ops (conv2d...), one per conv shape: 1, primes, the GEMM
