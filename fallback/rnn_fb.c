@@ -15,10 +15,12 @@
 /* Row loops are inlined into each clone, so each is compiled for the clone's ISA. */
 #define FB_INLINE inline __attribute__((always_inline))
 
-/* e^x for x clamped to [-87, 88]: 2^n p(r), n = round(x / ln 2), r = x - n ln 2. */
-static inline float vexp(float x)
+/* e^x for x clamped to [-87, 88]: 2^n p(r), n = round(x / ln 2), r = x - n ln 2. NaN
+ * gives NaN (the training loop's guard looks for it); the integer part is computed from a
+ * finite stand-in, as converting NaN to an integer is undefined. */
+static inline float vexp(float in)
 {
-  x = x < -87.0f ? -87.0f : x; /* ternaries, not fminf: GCC vectorizes these without fast-math */
+  float x = in > -87.0f ? in : -87.0f; /* ternaries, not fminf: GCC vectorizes these without fast-math */
   x = x > 88.0f ? 88.0f : x;
   float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
   float r = x - n * 0.693359375f;
@@ -34,8 +36,8 @@ static inline float vexp(float x)
     int32_t i;
     float f;
   } s; /* a union, not memcpy: GCC vectorizes this form */
-  s.i = ((int32_t)n + 127) << 23;
-  return p * s.f;
+  s.i = ((int32_t)n + 127) * (1 << 23); /* n + 127 in [2, 255]: a product, not a shift of an int */
+  return in == in ? p * s.f : in;
 }
 
 static inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }

@@ -116,12 +116,15 @@ static int key_padded(const asm_job *j, size_t s, size_t k)
  * where libm's expf is a call per element. The clamp to -87.3 is an unsigned min on the
  * bits (for x <= 0 a larger pattern is a larger magnitude): GCC does not if-convert float
  * selects. */
-static inline float exp_nonpos(float x)
+static inline float exp_nonpos(float in)
 {
   uint32_t bx, lo = 0xc2ae999au; /* -87.3f */
-  memcpy(&bx, &x, 4);
-  bx = bx < lo ? bx : lo;
-  memcpy(&x, &bx, 4);
+  memcpy(&bx, &in, 4);
+  /* NaN: computed from 0 (converting NaN to an integer is undefined), then NaN out */
+  uint32_t nan = (bx & 0x7fffffffu) > 0x7f800000u ? 0xffffffffu : 0u, cx = bx & ~nan;
+  cx = cx < lo ? cx : lo;
+  float x;
+  memcpy(&x, &cx, 4);
   int32_t ni = (int32_t)(x * 1.44269504088896341f - 0.5f); /* nearest, as x <= 0 */
   float n = (float)ni;
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
@@ -132,10 +135,15 @@ static inline float exp_nonpos(float x)
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t e = (ni + 127) << 23;
+  int32_t e = (ni + 127) * (1 << 23);
   float s;
   memcpy(&s, &e, 4);
-  return p * s;
+  float y = p * s;
+  uint32_t by;
+  memcpy(&by, &y, 4);
+  by = (by & ~nan) | (bx & nan);
+  memcpy(&y, &by, 4);
+  return y;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

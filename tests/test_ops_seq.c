@@ -264,6 +264,22 @@ static void test_softmax(nncl_backend *dut, nncl_backend *cref)
       }
 }
 
+/* A NaN score reaches the output of its row (the training loop's guard looks for it);
+ * the other rows stay finite and right. */
+static void test_softmax_nan(nncl_backend *be)
+{
+  scase c = {1, 1, 3, 8, 0, 0, 0.5f, 0, 1, 8};
+  float x[24], mask[8] = {0}, y[24], want[24];
+  for (int i = 0; i < 24; i++) x[i] = (float)(i % 5) - 2.0f;
+  x[8 + 3] = NAN;
+  ref_softmax(&c, x, mask, want);
+  int nan_out = 0, bad = run_softmax(be, &c, x, mask, y);
+  for (int i = 8; i < 16; i++) nan_out |= isnan(y[i]);
+  for (int i = 0; i < 24 && !bad; i++)
+    if ((i < 8 || i >= 16) && !tu_close(y[i], want[i], 1, 1e-5, 1e-6)) bad = 1;
+  if (bad || !nan_out) FAIL("op=attn_softmax on %s: a NaN score: %s", be->name, bad ? "other rows wrong" : "no NaN in its row");
+}
+
 int main(void)
 {
   nncl_ctx *dctx = NULL, *cctx = NULL;
@@ -276,6 +292,8 @@ int main(void)
   }
   test_bgemm(dut, cref);
   test_softmax(dut, cref);
+  test_softmax_nan(dut);
+  if (cref) test_softmax_nan(cref);
   printf("test_ops_seq on %s: %d failures\n", dut->device, failures);
   nncl_ctx_destroy(cctx);
   nncl_ctx_destroy(dctx);
