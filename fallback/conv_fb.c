@@ -465,6 +465,21 @@ static void conv2d_s1_thread(void *arg, int t, int nt)
   }
 }
 
+/* Whether conv2d_s1_thread takes g: stride 1, rows of outputs shorter than 2 NR. */
+static int s1_fits(const conv_geom *g, const fb_ukernel *uk) { return g->sh == 1 && g->sw == 1 && g->ow < 2 * uk->nr; }
+
+/* Blocks, scratch and threads of conv2d_s1_thread for j, with `extra` more floats at
+ * j->part for the caller. Returns the thread count or a status. */
+static int s1_setup(nncl_backend *be, cv_job *j, size_t extra)
+{
+  s1_geom sg = s1_geom_of(&j->g);
+  size_t rows = 4 * CV_BLOCK / fb_mul(j->ckk, sg.wp);
+  j->bp = fb_mul(rows ? min_sz(rows, j->g.oh) : 1, sg.wp);
+  j->ld = ceil_to(j->bp, j->uk->nr);
+  return cv_threads(be, j, j->g.n, fb_mul(fb_mul(j->g.n, j->oc), fb_mul(j->ckk, j->p)),
+                    ceil_to(fb_mul(j->g.c, sg.plane) + sg.wp, 16) + fb_mul(j->ckk + j->oc, j->ld), extra);
+}
+
 int fb_conv2d(nncl_backend *be, const nncl_args *a)
 {
   cv_job j;
@@ -476,22 +491,16 @@ int fb_conv2d(nncl_backend *be, const nncl_args *a)
   j.b = NULL;
   if (a->t[3].buf) FB_PTR(j.b, 3, j.oc);
   if (!j.g.n || !j.oc || !j.p) return 0;
-  size_t macs = fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), rows;
-  if (j.g.sh == 1 && j.g.sw == 1 && j.g.ow < 2 * j.uk->nr) { /* short rows: see conv2d_s1_thread */
-    s1_geom sg = s1_geom_of(&j.g);
-    rows = 4 * CV_BLOCK / fb_mul(j.ckk, sg.wp);
-    j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, sg.wp);
-    j.ld = ceil_to(j.bp, j.uk->nr);
-    int nt = cv_threads(be, &j, j.g.n, macs,
-                        ceil_to(fb_mul(j.g.c, sg.plane) + sg.wp, 16) + fb_mul(j.ckk + j.oc, j.ld), 0);
-    if (nt < 0) return nt;
+  int nt;
+  if (s1_fits(&j.g, j.uk)) { /* short rows: see conv2d_s1_thread */
+    if ((nt = s1_setup(be, &j, 0)) < 0) return nt;
     fb_team(fb_of(be), nt, 0, conv2d_s1_thread, &j);
     return 0;
   }
-  rows = CV_BLOCK / fb_mul(j.ckk, j.g.ow);
+  size_t rows = CV_BLOCK / fb_mul(j.ckk, j.g.ow);
   j.bp = fb_mul(rows ? min_sz(rows, j.g.oh) : 1, j.g.ow);
   j.ld = ceil_to(j.bp, j.uk->nr); /* the micro-kernel reads NR columns */
-  int nt = cv_threads(be, &j, j.g.n, macs, fb_mul(j.ckk, j.ld), 0);
+  nt = cv_threads(be, &j, j.g.n, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), fb_mul(j.ckk, j.ld), 0);
   if (nt < 0) return nt;
   fb_team(fb_of(be), nt, 0, conv2d_thread, &j);
   return 0;
@@ -519,6 +528,33 @@ static void conv2d_grad_x_thread(void *arg, int t, int nt)
   }
 }
 
+/* Stride 1: dx is the convolution of dy, padded by (K-1) D - P, with the filters swapped
+ * (C of OC channels) and turned by 180 degrees, run by conv2d_s1_thread: no col2im. Only
+ * with C >= MR, as its C output rows are the micro-kernel's rows (measured: 16 -> 16 3x3
+ * on 14 x 14 1.7x; LeNet's convolutions, C = 1 and 6, 0.5x). Returns 1 when it does not
+ * apply (that, padding beyond (K-1) D, long rows), else 0 or a status. */
+static int grad_x_s1(nncl_backend *be, const cv_job *j)
+{
+  const conv_geom *g = &j->g;
+  cv_job t = *j;
+  t.g.c = t.g.cx = j->oc, t.g.h = g->oh, t.g.w = g->ow, t.g.oh = g->h, t.g.ow = g->w;
+  t.g.pt = (g->kh - 1) * g->dh - g->pt, t.g.pl = (g->kw - 1) * g->dw - g->pl;
+  if (g->c < j->uk->mr || t.g.pt < 0 || t.g.pl < 0 || !s1_fits(&t.g, j->uk)) return 1;
+  t.oc = g->c, t.ckk = j->oc * j->kk, t.p = g->h * g->w;
+  t.x = j->dy, t.b = NULL; /* t.y: dx */
+  int nt = s1_setup(be, &t, fb_mul(t.oc, t.ckk));
+  if (nt < 0) return nt;
+  float *wt = t.part; /* wt[c][o][ki][kj] = w[o][c][KH-1-ki][KW-1-kj] */
+  size_t kk = j->kk;
+  for (size_t c = 0; c < g->c; c++) /* tap q = ki KW + kj turned: KK - 1 - q */
+    for (size_t o = 0; o < j->oc; o++)
+      for (size_t q = 0; q < kk; q++) wt[(c * j->oc + o) * kk + q] = j->w[(o * g->c + c) * kk + (kk - 1 - q)];
+  t.w = wt;
+  atomic_init(&t.next, 0);
+  fb_team(fb_of(be), nt, 0, conv2d_s1_thread, &t);
+  return 0;
+}
+
 int fb_conv2d_grad_x(nncl_backend *be, const nncl_args *a)
 {
   cv_job j;
@@ -532,6 +568,7 @@ int fb_conv2d_grad_x(nncl_backend *be, const nncl_args *a)
     memset(j.y, 0, fb_mul(fb_mul(j.g.n, j.g.c), j.g.h * j.g.w) * sizeof *j.y);
     return 0;
   }
+  if (j.g.sh == 1 && j.g.sw == 1 && (st = grad_x_s1(be, &j)) <= 0) return st;
   int nt = cv_threads(be, &j, j.g.n, fb_mul(fb_mul(j.g.n, j.oc), fb_mul(j.ckk, j.p)), fb_mul(j.oc + j.ckk, j.ld), 0);
   if (nt < 0) return nt;
   fb_team(fb_of(be), nt, 0, conv2d_grad_x_thread, &j);

@@ -73,6 +73,10 @@ static const int conv_shapes[][15] = {
      * stride 1 with uneven padding whose padded rows add under 1/8 (C grad_w's padded rows) */
     {2, 3, 9, 12, 3, 4, 1, 1, 0, 2, 3, 1, 1, 1, 0},   {1, 2, 3, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
     {2, 3, 16, 40, 3, 3, 1, 1, 2, 1, 2, 2, 2, 2, 0},
+    /* stride 1 padded beyond the kernel (C grad_x keeps col2im); stride 1 with 16 and 9
+     * channels, the second dilated and unevenly padded (C grad_x as a convolution of dy) */
+    {1, 2, 4, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1, 0},   {2, 16, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {1, 9, 6, 11, 3, 2, 1, 1, 2, 0, 1, 0, 2, 1, 0},
 };
 
 /* Filter counts of the direct ops (conv2d...), one per conv shape: 1, primes, the GEMM
