@@ -42,12 +42,16 @@ typedef struct workspace {
   nncl_buf *cw;
   double wsum;               /* sum of the weights of the samples summed (their count if unweighted) */
   int defer;                 /* training batches leave the graph's checks to the guard */
+  void *fence[2];            /* evaluation: a small read queued after batch k % 2 (ws_fence) */
+  float mark[2];
   const nncl_augment *aug;   /* training batches: augmentation and its epoch */
   int64_t aug_epoch;
 } workspace;
 
 static void ws_free(workspace *w) {
   nncl_backend *be = nncl_ctx_be(w->m->ctx);
+  for (int k = 0; k < 2; k++)
+    if (w->fence[k]) nncl_read_wait(be, w->fence[k]);
   be->finish(be); /* uploads from the staging buffers may still be queued */
   nncl_buf *bufs[] = {w->x, w->y, w->t, w->probs, w->rows, w->sums, w->cw};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
@@ -220,11 +224,28 @@ static int check_data(nncl_model *m, const nncl_dataset *d, int loss) {
   return 0;
 }
 
+/* After an evaluation batch: queues a 4-byte read behind it and waits for the one behind
+ * the batch before, so the device always has a batch queued, and the staging buffer the
+ * next batch fills (that of the batch before this one) is free. */
+static int ws_fence(workspace *w) {
+  nncl_backend *be = nncl_ctx_be(w->m->ctx);
+  int k = w->slot, r = nncl_read_start(be, w->sums, 0, &w->mark[k], sizeof(float), &w->fence[k]);
+  void *prev = w->fence[!k];
+  w->fence[!k] = NULL;
+  int r2 = nncl_read_wait(be, prev);
+  return r ? r : r2;
+}
+
 static int eval_ws(workspace *w, const nncl_dataset *d, double *mean_loss, double *accuracy) {
   int r = ws_reset_sums(w);
   for (int64_t s = 0; !r && s < d->n; s += w->batch) {
     int n = (int)(d->n - s < w->batch ? d->n - s : w->batch);
-    if (!(r = ws_load(w, d, NULL, s, n, 0))) r = ws_step(w, n, 0);
+    if (!(r = ws_load(w, d, NULL, s, n, 1)) && !(r = ws_step(w, n, 0))) r = ws_fence(w);
+  }
+  for (int k = 0; k < 2; k++) { /* the last batch's read (the sums are read below anyway) */
+    int r2 = nncl_read_wait(nncl_ctx_be(w->m->ctx), w->fence[k]);
+    w->fence[k] = NULL;
+    if (!r) r = r2;
   }
   double ls, cs;
   if (r || (r = ws_read_sums(w, &ls, &cs))) return r;
