@@ -517,14 +517,27 @@ int nncl_predict(nncl_model *m, int64_t n, const float *x, float *out) {
   if ((r = be->alloc(be, B * (size_t)in * 4, &xb))) return r;
   int training = m->g.training;
   m->g.training = 0;
-  for (int64_t s = 0; s < n && !r; s += (int64_t)B) {
+  /* x and out stay put until this returns: batches upload from x and their outputs land in
+   * out without waiting; each read is waited for a batch later, the last ones at the end */
+  void *pending[2] = {NULL, NULL};
+  for (int64_t s = 0, b = 0; s < n && !r; s += (int64_t)B, b++) {
     int rows = (int)(n - s < (int64_t)B ? n - s : (int64_t)B);
     m->g.nodes[m->layers[0].out].val = (nncl_ref){xb, 0};
-    if ((r = be->write(be, xb, 0, x + (size_t)s * (size_t)in, (size_t)rows * (size_t)in * 4))) break;
+    if ((r = nncl_write_async(be, xb, 0, x + (size_t)s * (size_t)in, (size_t)rows * (size_t)in * 4))) break;
     if ((r = nncl_graph_forward(&m->g, rows))) break;
     nncl_node *y = &m->g.nodes[m->g.output];
-    r = be->read(be, y->val.buf, y->val.off, out + (size_t)s * (size_t)outn, (size_t)rows * (size_t)outn * 4);
+    r = nncl_read_start(be, y->val.buf, y->val.off, out + (size_t)s * (size_t)outn, (size_t)rows * (size_t)outn * 4,
+                        &pending[b & 1]);
+    void *prev = pending[!(b & 1)];
+    pending[!(b & 1)] = NULL;
+    int r2 = nncl_read_wait(be, prev);
+    if (!r) r = r2;
   }
+  for (int k = 0; k < 2; k++) {
+    int r2 = nncl_read_wait(be, pending[k]);
+    if (!r) r = r2;
+  }
+  if (r) be->finish(be); /* an upload from x may still be queued */
   m->g.training = training;
   be->release(be, xb);
   return r;

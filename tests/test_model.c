@@ -636,6 +636,35 @@ done:
   nncl_model_destroy(m);
 }
 
+/* nncl_predict over several batches (the model compiled for 8, 29 samples: 3 full batches
+ * and a partial one) gives each sample the outputs it gets alone. */
+static void test_predict_batches(void) {
+  enum { NP = 29, NIN = 5, NOUT = 3 };
+  nncl_model *m = NULL;
+  float x[NP * NIN], all[NP * NOUT], one[NOUT];
+  uint64_t s = 99;
+  for (int i = 0; i < NP * NIN; i++) x[i] = urand(&s);
+  if (!ok(nncl_model_parse(ctx, "input shape=5\ndense units=7 act=tanh\ndense units=3\nsoftmax\n", "p", &m), "parse") ||
+      !ok(nncl_model_compile(m, 8, NNCL_MODE_INFER), "compile") || !ok(nncl_predict(m, NP, x, all), "predict")) {
+    nncl_model_destroy(m);
+    return;
+  }
+  int bad = 0;
+  for (int i = 0; i < NP && !bad; i++) {
+    if (!ok(nncl_predict(m, 1, x + i * NIN, one), "predict one")) {
+      bad = 1;
+      break;
+    }
+    for (int c = 0; c < NOUT; c++)
+      if (fabsf(one[c] - all[i * NOUT + c]) > 1e-6f) {
+        FAIL("predict: sample %d output %d is %g in a batch of 29, %g alone", i, c, all[i * NOUT + c], one[c]);
+        bad = 1;
+      }
+  }
+  if (!bad) printf("ok   predict over 3.6 batches gives each sample its outputs alone\n");
+  nncl_model_destroy(m);
+}
+
 int main(void) {
   int r = harness_open();
   if (r) return r;
@@ -646,5 +675,6 @@ int main(void) {
   test_text();
   test_parse_errors();
   test_misuse();
+  test_predict_batches();
   return harness_close();
 }
