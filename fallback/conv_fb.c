@@ -429,6 +429,18 @@ static void s1_pad(const conv_geom *g, const s1_geom *sg, const float *x, float 
     }
 }
 
+/* The col block of output rows from oh0, bw = rows WP columns, out of the padded image xp
+ * into col (rows ld >= bw apart, zero from bw to ld): row k = (c, ki, kj) is one run. */
+static void s1_col(const cv_job *j, const s1_geom *sg, const float *xp, size_t oh0, size_t bw, float *col, size_t ld)
+{
+  const conv_geom *g = &j->g;
+  for (size_t k = 0; k < j->ckk; k++) {
+    size_t c = k / j->kk, ki = k % j->kk / (size_t)g->kw, kj = k % (size_t)g->kw;
+    memcpy(col + k * ld, xp + c * sg->plane + (oh0 + ki * (size_t)g->dh) * sg->wp + kj * (size_t)g->dw, bw * sizeof *col);
+    memset(col + k * ld + bw, 0, (ld - bw) * sizeof *col);
+  }
+}
+
 static void conv2d_s1_thread(void *arg, int t, int nt)
 {
   cv_job *j = arg;
@@ -443,12 +455,7 @@ static void conv2d_s1_thread(void *arg, int t, int nt)
     float *y = j->y + n * j->oc * P;
     for (size_t oh0 = 0; oh0 < g->oh; oh0 += rows_per) {
       size_t rows = min_sz(rows_per, g->oh - oh0), bw = rows * sg.wp;
-      for (size_t k = 0; k < j->ckk; k++) { /* k = (c, ki, kj) */
-        size_t c = k / j->kk, ki = k % j->kk / (size_t)g->kw, kj = k % (size_t)g->kw;
-        float *d = col + k * j->ld;
-        memcpy(d, xp + c * sg.plane + (oh0 + ki * (size_t)g->dh) * sg.wp + kj * (size_t)g->dw, bw * sizeof *d);
-        memset(d + bw, 0, (j->ld - bw) * sizeof *d);
-      }
+      s1_col(j, &sg, xp, oh0, bw, col, j->ld);
       for (size_t q = 0; q < bw; q += uk->nr)
         for (size_t i = 0; i < j->oc; i += uk->mr)
           uk->fn(j->ckk, j->w + i * j->ckk, j->ckk, 1, col + q, j->ld, yb + i * j->ld + q, j->ld, 1.0f, 0.0f,
@@ -636,11 +643,7 @@ static void conv2d_grad_w_s1_thread(void *arg, int t, int nt)
       s1_pad(g, &sg, j->x + n * g->c * g->h * g->w, xp);
       for (size_t oh0 = 0; oh0 < g->oh; oh0 += rows_per) {
         size_t rows = min_sz(rows_per, g->oh - oh0), bw = rows * sg.wp;
-        for (size_t q = 0; q < j->ckk; q++) {
-          size_t c = q / j->kk, ki = q % j->kk / (size_t)g->kw, kj = q % (size_t)g->kw;
-          memcpy(col + q * bw, xp + c * sg.plane + (oh0 + ki * (size_t)g->dh) * sg.wp + kj * (size_t)g->dw,
-                 bw * sizeof *col);
-        }
+        s1_col(j, &sg, xp, oh0, bw, col, bw);
         for (size_t s = 0; s * nr < j->ckk; s++)
           cv_pack_bt(uk, col + s * nr * bw, bw, min_sz(nr, j->ckk - s * nr), bw, bt + s * bw * nr);
         const float *dy = j->dy + n * j->oc * P + oh0 * g->ow;
