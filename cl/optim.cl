@@ -2,6 +2,12 @@
  * does nothing while its skip flag is raised (skipping != 0 and skip[0] != 0): the NaN/Inf
  * guard raises it on the device, so the host does not wait for the check. */
 
+/* Whether work-item element i has nothing to do: past n, or the skip flag raised. */
+int idle(uint i, uint n, global const float *skip, ulong ko, int skipping)
+{
+  return i >= n || (skipping && skip[ko] != 0.0f);
+}
+
 /* Weight decay wd at rate lr: decoupled (AdamW's) w *= 1 - lr wd, else the L2 penalty
  * g += wd w. */
 void weight_decay(floatv *x, floatv *g, float lr, float wd, int decoupled)
@@ -20,7 +26,7 @@ kernel void sgd_update(global float *w, ulong wo, global const float *grad, ulon
                        int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n || (skipping && skip[ko] != 0.0f))
+  if (idle(i, n, skip, ko, skipping))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
@@ -43,7 +49,7 @@ kernel void adam_update(global float *w, ulong wo, global const float *grad, ulo
                         global const float *skip, ulong ko, int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n || (skipping && skip[ko] != 0.0f))
+  if (idle(i, n, skip, ko, skipping))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
@@ -66,7 +72,7 @@ kernel void rmsprop_update(global float *w, ulong wo, global const float *grad, 
                            global const float *skip, ulong ko, int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n || (skipping && skip[ko] != 0.0f))
+  if (idle(i, n, skip, ko, skipping))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
@@ -94,7 +100,7 @@ kernel void adagrad_update(global float *w, ulong wo, global const float *grad, 
                            global const float *skip, ulong ko, int skipping)
 {
   uint i = get_global_id(0) * VW;
-  if (i >= n || (skipping && skip[ko] != 0.0f))
+  if (idle(i, n, skip, ko, skipping))
     return;
   w += wo;
   floatv x = loadv(w, i, n), g = loadv(grad + go, i, n);
