@@ -48,10 +48,21 @@ typedef struct workspace {
   int64_t aug_epoch;
 } workspace;
 
+/* Waits for the evaluation reads still in flight (ws_fence) and releases them; the first
+ * error. */
+static int ws_fence_drain(workspace *w) {
+  int r = 0;
+  for (int k = 0; k < 2; k++) {
+    int r2 = nncl_read_wait(nncl_ctx_be(w->m->ctx), w->fence[k]);
+    w->fence[k] = NULL;
+    if (!r) r = r2;
+  }
+  return r;
+}
+
 static void ws_free(workspace *w) {
   nncl_backend *be = nncl_ctx_be(w->m->ctx);
-  for (int k = 0; k < 2; k++)
-    if (w->fence[k]) nncl_read_wait(be, w->fence[k]);
+  ws_fence_drain(w);
   be->finish(be); /* uploads from the staging buffers may still be queued */
   nncl_buf *bufs[] = {w->x, w->y, w->t, w->probs, w->rows, w->sums, w->cw};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
@@ -242,11 +253,8 @@ static int eval_ws(workspace *w, const nncl_dataset *d, double *mean_loss, doubl
     int n = (int)(d->n - s < w->batch ? d->n - s : w->batch);
     if (!(r = ws_load(w, d, NULL, s, n, 1)) && !(r = ws_step(w, n, 0))) r = ws_fence(w);
   }
-  for (int k = 0; k < 2; k++) { /* the last batch's read (the sums are read below anyway) */
-    int r2 = nncl_read_wait(nncl_ctx_be(w->m->ctx), w->fence[k]);
-    w->fence[k] = NULL;
-    if (!r) r = r2;
-  }
+  int r2 = ws_fence_drain(w); /* the last batch's read (the sums are read below anyway) */
+  if (!r) r = r2;
   double ls, cs;
   if (r || (r = ws_read_sums(w, &ls, &cs))) return r;
   if (mean_loss) *mean_loss = w->wsum > 0 ? ls / w->wsum : 0;
