@@ -41,7 +41,6 @@ typedef struct workspace {
   float gamma, *hw;          /* host copy of the class weights */
   nncl_buf *cw;
   double wsum;               /* sum of the weights of the samples summed (their count if unweighted) */
-  int defer;                 /* training batches leave the graph's checks to the guard */
   void *fence[2];            /* evaluation: a small read queued after batch k % 2 (ws_fence) */
   float mark[2];
   const nncl_augment *aug;   /* training batches: augmentation and its epoch */
@@ -141,14 +140,15 @@ static int ws_load(workspace *w, const nncl_dataset *d, const int64_t *order, in
   return write(be, w->t, 0, w->ht, (size_t)n * (size_t)w->out * 4);
 }
 
-/* Forward, loss rows, running sums; with grad, dL/d(logits) into the graph and backward. */
-static int ws_step(workspace *w, int n, int grad) {
+/* Forward, loss rows, running sums; with grad, dL/d(logits) into the graph and backward.
+ * defer_checks: the graph leaves its nodes' checks to the NaN/Inf guard (graph.h). */
+static int ws_step(workspace *w, int n, int grad, int defer_checks) {
   nncl_model *m = w->m;
   nncl_graph *g = &m->g;
   nncl_backend *be = nncl_ctx_be(m->ctx);
   g->nodes[m->layers[0].out].val = (nncl_ref){w->x, 0};
   g->training = grad; /* batch statistics and dropout only while training */
-  g->defer_checks = grad && w->defer;
+  g->defer_checks = defer_checks;
   int r = nncl_graph_forward(g, n);
   g->defer_checks = 0;
   if (r) return r;
@@ -251,7 +251,7 @@ static int eval_ws(workspace *w, const nncl_dataset *d, double *mean_loss, doubl
   int r = ws_reset_sums(w);
   for (int64_t s = 0; !r && s < d->n; s += w->batch) {
     int n = (int)(d->n - s < w->batch ? d->n - s : w->batch);
-    if (!(r = ws_load(w, d, NULL, s, n, 1)) && !(r = ws_step(w, n, 0))) r = ws_fence(w);
+    if (!(r = ws_load(w, d, NULL, s, n, 1)) && !(r = ws_step(w, n, 0, 0))) r = ws_fence(w);
   }
   int r2 = ws_fence_drain(w); /* the last batch's read (the sums are read below anyway) */
   if (!r) r = r2;
@@ -361,8 +361,8 @@ static int replay(workspace *w, nncl_optim *o, const nncl_dataset *d, const int6
   o->t = f->steps; /* the skipped steps were not taken */
   if (o->has_sched) nncl_sched_apply(o);
   m->g.step = f->dropout_step;
-  w->defer = 0; /* a bad token id, say, is reported as such */
-  if ((r = ws_load(w, d, order, f->start, f->n, 0)) || (r = ws_step(w, f->n, 1)))
+  /* checked at once: a bad token id, say, is reported as such */
+  if ((r = ws_load(w, d, order, f->start, f->n, 0)) || (r = ws_step(w, f->n, 1, 0)))
     return nncl_err(m->ctx, r, "%s (training epoch %d, batch %lld; nothing was updated)", nncl_errmsg(m->ctx), ep,
                     (long long)f->batch);
   return nncl_guard_recheck(o, (nncl_ref){w->rows, 0}, f->n * w->L, ep, f->batch);
@@ -440,8 +440,8 @@ int nncl_fit(nncl_model *m, nncl_optim *o, const nncl_dataset *train, const nncl
       inflight *cur = &fl[b & 1], *prev = &fl[!(b & 1)];
       *cur = (inflight){.batch = b + 1, .start = s, .n = n, .steps = o->t, .dropout_step = m->g.step};
       nncl_ref rows = {w.rows, 0};
-      w.defer = !o->sweep; /* lr-find checks each batch at once */
-      if ((r = ws_load(&w, train, order, s, n, 1)) || (r = ws_step(&w, n, 1))) break;
+      /* the graph's checks left to the guard, except in lr-find, which checks each batch at once */
+      if ((r = ws_load(&w, train, order, s, n, 1)) || (r = ws_step(&w, n, 1, !o->sweep))) break;
       if (o->sweep) { /* lr-find needs each batch's loss before the next step */
         int stop = 0;
         if ((r = nncl_guard_batch(o, rows, n * w.L, ep, b + 1, &stop))) break;
